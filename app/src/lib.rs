@@ -1,0 +1,3 @@
+//! The memworld application: command-line subcommands and the desktop player.
+
+pub mod cli;

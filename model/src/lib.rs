@@ -1,0 +1,7 @@
+//! memworld model: the mixer library shared by the video world model and hybrid language
+//! models (SPEC §5.3, §7), and the world model itself (SPEC §5).
+
+pub mod mixers;
+
+/// The shared tolerance helper (re-exported so model tests and kernel tests use one).
+pub use kernels::tolerance;

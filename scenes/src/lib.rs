@@ -1,0 +1,11 @@
+//! memworld scenes: procedural Memory-Maze-like and Minecraft-like worlds with CPU renderers,
+//! scripted policies and the episode file format (SPEC §4). This crate never depends on burn.
+//!
+//! Everything that renders or moves is deterministic given a seed: the same seed gives
+//! byte-identical frames and poses on every machine.
+
+pub mod env;
+pub mod rng;
+
+pub use env::{Env, Frame, MazeInfo, Pose, SceneKind, StepInfo, StepOutput};
+pub use rng::Rng;

@@ -1,0 +1,1 @@
+//! Root package: holds the workspace end-to-end tests in `tests/`.
