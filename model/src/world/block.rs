@@ -1,0 +1,212 @@
+//! One layer of the world model (SPEC §5.3) with adaLN-Zero conditioning (DiT, Peebles & Xie
+//! 2023): per frame t, c_t gives a (shift, scale, gate) triple per sublayer,
+//!
+//! ```text
+//! x = x + gate1 * BlockwiseSSM(modulate(norm(x)))      (absent without an SSM)
+//! x = x + gate2 * FrameLocalAttention(modulate(norm(x)))  (absent without attention)
+//! x = x + gate3 * MLP(modulate(norm(x)))
+//! ```
+//! with modulate(h) = h·(1 + scale) + shift broadcast over the tokens of the frame. The
+//! modulation projection starts at zero, so every block starts as the identity.
+
+use burn::module::Module;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, silu};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use super::config::WorldModelConfig;
+use crate::mixers::attention::{FrameLocalAttention, FrameLocalAttentionConfig, KvCache};
+use crate::mixers::blockwise::{BlockwiseMamba2, BlockwiseMamba2Config};
+use crate::mixers::ssd::{Mamba2Config, Mamba2State};
+
+/// Epsilon of the parameter-free layer norms.
+const NORM_EPS: f64 = 1e-6;
+
+/// How the attention sublayer sees the past.
+pub enum AttentionContext<'a, B: Backend> {
+    /// The input holds every frame from `first_frame` on (training / reference path).
+    Sequence { first_frame: usize },
+    /// The input continues the frames held in `cache`; `commit` appends its keys/values.
+    Cached {
+        cache: &'a mut KvCache<B>,
+        commit: bool,
+    },
+}
+
+/// Layer norm over the last dimension without learned affine parameters (adaLN supplies them).
+pub fn layer_norm<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let mean = x.clone().mean_dim(D - 1);
+    let centred = x - mean;
+    let var = centred.clone().powi_scalar(2).mean_dim(D - 1);
+    centred / var.add_scalar(NORM_EPS).sqrt()
+}
+
+/// h·(1 + scale) + shift with per-frame `[batch, frames, d]` shift/scale.
+pub fn modulate<B: Backend>(
+    h: Tensor<B, 5>,
+    shift: Tensor<B, 3>,
+    scale: Tensor<B, 3>,
+) -> Tensor<B, 5> {
+    let [b, f, d] = shift.dims();
+    h * scale.reshape([b, f, 1, 1, d]).add_scalar(1.0) + shift.reshape([b, f, 1, 1, d])
+}
+
+fn per_frame<B: Backend>(t: Tensor<B, 3>) -> Tensor<B, 5> {
+    let [b, f, d] = t.dims();
+    t.reshape([b, f, 1, 1, d])
+}
+
+/// A zero-initialised linear map (adaLN-Zero's modulation and the output head).
+pub fn zero_linear<B: Backend>(d_in: usize, d_out: usize, device: &B::Device) -> Linear<B> {
+    LinearConfig::new(d_in, d_out)
+        .with_initializer(Initializer::Zeros)
+        .init(device)
+}
+
+/// One world-model layer; see the module docs.
+#[derive(Module, Debug)]
+pub struct WorldBlock<B: Backend> {
+    pub ssm: Option<BlockwiseMamba2<B>>,
+    pub attention: Option<FrameLocalAttention<B>>,
+    pub mlp_in: Linear<B>,
+    pub mlp_out: Linear<B>,
+    /// SiLU(c) → (shift, scale, gate) for each present sublayer, zero-initialised.
+    pub ada: Linear<B>,
+}
+
+impl<B: Backend> WorldBlock<B> {
+    /// Layer `layer` of a model with `config` (its block size is `config.block_size(layer)`).
+    pub fn new(config: &WorldModelConfig, layer: usize, device: &B::Device) -> Self {
+        let d = config.d_model;
+        let ssm = config.block_size(layer).map(|block| {
+            let mamba = Mamba2Config::new(d)
+                .with_d_state(config.d_state)
+                .with_head_dim(config.ssm_head_dim)
+                .with_expand(config.expand)
+                .with_chunk_size(config.chunk_size);
+            BlockwiseMamba2Config::new(mamba, block).init(device)
+        });
+        let attention = config.attention_window().map(|window| {
+            FrameLocalAttentionConfig::new(d, config.n_heads)
+                .with_window(window)
+                .with_rope_theta(config.rope_theta)
+                .init(device)
+        });
+        let sublayers = 1 + ssm.is_some() as usize + attention.is_some() as usize;
+        Self {
+            ssm,
+            attention,
+            mlp_in: LinearConfig::new(d, config.mlp_ratio * d).init(device),
+            mlp_out: LinearConfig::new(config.mlp_ratio * d, d).init(device),
+            ada: zero_linear(d, 3 * sublayers * d, device),
+        }
+    }
+
+    /// Run the layer. `ssm_state` continues the block-wise scan (zeros if `None`); the returned
+    /// state is the scan's state after the last frame (`None` without an SSM).
+    ///
+    /// # Shapes
+    /// - x: `[batch, frames, grid, grid, d_model]`
+    /// - c: `[batch, frames, d_model]`
+    /// - returns `[batch, frames, grid, grid, d_model]`
+    pub fn forward(
+        &self,
+        x: Tensor<B, 5>,
+        c: Tensor<B, 3>,
+        ssm_state: Option<Mamba2State<B>>,
+        attention: AttentionContext<'_, B>,
+    ) -> (Tensor<B, 5>, Option<Mamba2State<B>>) {
+        let [b, f, _, _, d] = x.dims();
+        assert_eq!(
+            c.dims(),
+            [b, f, d],
+            "condition must be [batch, frames, d_model]"
+        );
+        let sublayers = 1 + self.ssm.is_some() as usize + self.attention.is_some() as usize;
+        let mut m = self
+            .ada
+            .forward(silu(c))
+            .chunk(3 * sublayers, 2)
+            .into_iter();
+        let mut next = || {
+            let shift = m.next().expect("modulation chunk");
+            let scale = m.next().expect("modulation chunk");
+            let gate = m.next().expect("modulation chunk");
+            (shift, scale, gate)
+        };
+
+        let mut x = x;
+        let mut state_out = None;
+        if let Some(ssm) = &self.ssm {
+            let (shift, scale, gate) = next();
+            let (y, state) = ssm.forward(modulate(layer_norm(x.clone()), shift, scale), ssm_state);
+            x = x + per_frame(gate) * y;
+            state_out = Some(state);
+        }
+        if let Some(attn) = &self.attention {
+            let (shift, scale, gate) = next();
+            let h = modulate(layer_norm(x.clone()), shift, scale);
+            let y = match attention {
+                AttentionContext::Sequence { first_frame } => attn.forward(h, first_frame),
+                AttentionContext::Cached { cache, commit } => attn.forward_cached(h, cache, commit),
+            };
+            x = x + per_frame(gate) * y;
+        }
+        let (shift, scale, gate) = next();
+        let h = modulate(layer_norm(x.clone()), shift, scale);
+        let y = self.mlp_out.forward(gelu(self.mlp_in.forward(h)));
+        (x + per_frame(gate) * y, state_out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::{Distribution, TensorData};
+
+    type B = NdArray;
+
+    #[test]
+    fn layer_norm_matches_scalar_formula() {
+        let dev = Default::default();
+        let v = vec![1.0f32, 2.0, 4.0, 7.0, -1.0, 0.0, 0.5, 3.0];
+        let x = Tensor::<B, 2>::from_data(TensorData::new(v.clone(), [2, 4]), &dev);
+        let y = layer_norm(x).into_data().to_vec::<f32>().unwrap();
+        for r in 0..2 {
+            let row = &v[r * 4..r * 4 + 4];
+            let mean = row.iter().sum::<f32>() / 4.0;
+            let var = row.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / 4.0;
+            for i in 0..4 {
+                let want = (row[i] - mean) / (var + NORM_EPS as f32).sqrt();
+                assert!((y[r * 4 + i] - want).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn fresh_block_is_the_identity() {
+        let dev = Default::default();
+        let cfg = WorldModelConfig::tiny();
+        let block = WorldBlock::<B>::new(&cfg, 0, &dev);
+        let x = Tensor::<B, 5>::random(
+            [1, 3, 8, 8, cfg.d_model],
+            Distribution::Normal(0.0, 1.0),
+            &dev,
+        );
+        let c = Tensor::<B, 3>::random([1, 3, cfg.d_model], Distribution::Normal(0.0, 1.0), &dev);
+        let (y, state) = block.forward(
+            x.clone(),
+            c,
+            None,
+            AttentionContext::Sequence { first_frame: 0 },
+        );
+        assert!(state.is_some());
+        model_tolerance_identical(y, x);
+    }
+
+    fn model_tolerance_identical(a: Tensor<B, 5>, b: Tensor<B, 5>) {
+        crate::tolerance::assert_close("zero-gated block output", a, b, 0.0, 0.0);
+    }
+}

@@ -1,0 +1,27 @@
+//! The action-conditioned video world model (SPEC §5; Po et al. 2025, "Long-Context
+//! State-Space Video World Models"): config and presets, tokens and conditioning, the
+//! block-wise SSM + frame-local attention blocks, flow-matching diffusion, the streaming
+//! session, and the `Env` that dreams a scene.
+
+pub mod block;
+pub mod config;
+pub mod diffusion;
+pub mod dream;
+pub mod embed;
+pub mod error;
+pub mod frames;
+pub mod model;
+pub mod session;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{AttentionKind, SsmKind, WorldModelConfig, PRESETS};
+pub use diffusion::{
+    add_noise, flow_matching_loss, flow_matching_loss_with, sample_next_full, sample_training_taus,
+    TauSampling,
+};
+pub use dream::DreamEnv;
+pub use error::WorldError;
+pub use model::{FrameConditions, WorldModel};
+pub use session::WorldSession;

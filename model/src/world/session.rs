@@ -1,0 +1,214 @@
+//! Streaming inference (SPEC §5.5): a session holds, per layer, the block-wise SSM state of
+//! every spatial block and the attention's key/value cache (a ring of the last k − 1 frames with
+//! a window of k). Prefilling runs the chunked forward once over the context; each new frame
+//! then takes S Euler denoising passes over that frame's tokens only, which read the state and
+//! cache without changing them, and one pass at τ = 0 that commits the clean frame. With
+//! windowed attention, memory and time per frame do not grow with the rollout.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::diffusion::{euler_step, euler_taus, initial_noise};
+use super::model::{FrameConditions, WorldModel};
+use crate::mixers::attention::KvCache;
+use crate::mixers::ssd::Mamba2State;
+
+/// A world model plus the memory of the frames it has been shown or has generated.
+pub struct WorldSession<B: Backend> {
+    model: WorldModel<B>,
+    device: B::Device,
+    /// Per layer: the SSM state after the last committed frame (`None` = zeros / no SSM).
+    states: Vec<Option<Mamba2State<B>>>,
+    /// Per layer: the attention's cache (`None` without attention).
+    caches: Vec<Option<KvCache<B>>>,
+    frames: usize,
+    steps: usize,
+}
+
+impl<B: Backend> WorldSession<B> {
+    /// An empty session; it samples with the config's `sampling_steps`.
+    pub fn new(model: WorldModel<B>, device: B::Device) -> Self {
+        let steps = model.config().sampling_steps;
+        let mut s = Self {
+            model,
+            device,
+            states: Vec::new(),
+            caches: Vec::new(),
+            frames: 0,
+            steps,
+        };
+        s.reset();
+        s
+    }
+
+    pub fn model(&self) -> &WorldModel<B> {
+        &self.model
+    }
+
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// Forget every frame (a new episode).
+    pub fn reset(&mut self) {
+        self.states = vec![None; self.model.blocks.len()];
+        self.caches = self
+            .model
+            .blocks
+            .iter()
+            .map(|b| b.attention.as_ref().map(|a| a.empty_cache()))
+            .collect();
+        self.frames = 0;
+    }
+
+    /// Frames committed since the last reset (context and generated).
+    pub fn frames_committed(&self) -> usize {
+        self.frames
+    }
+
+    /// The most frames any layer's attention cache holds (k − 1 with a window of k; every frame
+    /// for full attention; 0 without attention).
+    pub fn cached_frames(&self) -> usize {
+        self.caches
+            .iter()
+            .flatten()
+            .map(|c| c.len_frames())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Euler steps per generated frame.
+    pub fn sampling_steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Change the Euler steps per generated frame (at least 1).
+    pub fn set_sampling_steps(&mut self, steps: usize) {
+        assert!(steps > 0, "the sampler needs at least one step");
+        self.steps = steps;
+    }
+
+    /// Commit clean context frames (τ = 0) in one chunked pass. May be called again to append.
+    ///
+    /// # Shapes
+    /// - frames: `[batch, n, H, W, C]` in [-1, 1]; cond: `[batch, n]`
+    pub fn prefill(&mut self, frames: Tensor<B, 5>, cond: &FrameConditions<B>) {
+        self.commit(frames, cond);
+    }
+
+    /// Commit clean frames (τ = 0): advance every SSM state and append to every cache; returns
+    /// the model's output for them (the velocity at τ = 0).
+    ///
+    /// # Shapes
+    /// - frames: `[batch, n, H, W, C]`; cond: `[batch, n]`; returns `[batch, n, H, W, C]`
+    pub fn commit(&mut self, frames: Tensor<B, 5>, cond: &FrameConditions<B>) -> Tensor<B, 5> {
+        let [b, n, ..] = frames.dims();
+        self.commit_at(frames, Tensor::zeros([b, n], &self.device), cond)
+    }
+
+    /// Commit frames at the given noise levels (diffusion forcing's view, in which history may
+    /// itself be noisy): streaming a sequence through `commit_at` frame by frame gives the
+    /// full-sequence forward's output on it.
+    ///
+    /// # Shapes
+    /// - frames: `[batch, n, H, W, C]`; tau: `[batch, n]`; cond: `[batch, n]`;
+    ///   returns `[batch, n, H, W, C]`
+    pub fn commit_at(
+        &mut self,
+        frames: Tensor<B, 5>,
+        tau: Tensor<B, 2>,
+        cond: &FrameConditions<B>,
+    ) -> Tensor<B, 5> {
+        let [_, n, ..] = frames.dims();
+        let v = self.model.forward_layers(
+            frames,
+            tau,
+            cond,
+            &mut self.states,
+            Some((&mut self.caches, true)),
+        );
+        self.frames += n;
+        v
+    }
+
+    /// One denoising pass over new frames at noise level `tau`: the velocity the model predicts
+    /// for them after the committed frames. Reads the states and caches, changes neither.
+    ///
+    /// # Shapes
+    /// - x_tau: `[batch, n, H, W, C]`; cond: `[batch, n]`; returns `[batch, n, H, W, C]`
+    pub fn denoise_pass(
+        &mut self,
+        x_tau: Tensor<B, 5>,
+        tau: f32,
+        cond: &FrameConditions<B>,
+    ) -> Tensor<B, 5> {
+        let [b, n, ..] = x_tau.dims();
+        let tau = Tensor::full([b, n], tau, &self.device);
+        let mut states = self.states.clone();
+        self.model.forward_layers(
+            x_tau,
+            tau,
+            cond,
+            &mut states,
+            Some((&mut self.caches, false)),
+        )
+    }
+
+    /// Generate and commit the next frame: `sampling_steps` Euler passes from the noise of
+    /// `seed` (the same noise as [`super::diffusion::sample_next_full`]), clamp to [-1, 1],
+    /// then one commit pass.
+    ///
+    /// # Shapes
+    /// - cond: `[batch, 1]`; returns `[batch, 1, H, W, C]`
+    pub fn generate_frames(&mut self, cond: &FrameConditions<B>, seed: u64) -> Tensor<B, 5> {
+        let batch = match (&cond.actions, &cond.poses) {
+            (Some(a), _) => a.dims()[0],
+            (None, Some(p)) => p.dims()[0],
+            (None, None) => 1,
+        };
+        let cfg = self.model.config();
+        let (r, c) = (cfg.resolution, cfg.channels);
+        let mut x = initial_noise::<B>([batch, 1, r, r, c], seed, &self.device);
+        let taus = euler_taus(self.steps);
+        for i in 0..self.steps {
+            let v = self.denoise_pass(x.clone(), taus[i], cond);
+            x = euler_step(x, v, taus[i], taus[i + 1]);
+        }
+        let x0 = x.clamp(-1.0, 1.0);
+        self.commit(x0.clone(), cond);
+        x0
+    }
+
+    /// Generate and commit the next frame of a single video from the action that produces it
+    /// and the pose it is seen from (each required when the model is conditioned on it).
+    ///
+    /// # Shapes
+    /// - returns `[1, H, W, C]`
+    pub fn generate(
+        &mut self,
+        action: Option<usize>,
+        pose: Option<[f32; 4]>,
+        seed: u64,
+    ) -> Tensor<B, 4> {
+        let cond = single_frame_conditions(action, pose.as_ref().map(|p| &p[..]), &self.device);
+        let frame = self.generate_frames(&cond, seed);
+        let [b, _, h, w, c] = frame.dims();
+        frame.reshape([b, h, w, c])
+    }
+}
+
+/// Conditions of one frame of one video.
+pub fn single_frame_conditions<B: Backend>(
+    action: Option<usize>,
+    pose: Option<&[f32]>,
+    device: &B::Device,
+) -> FrameConditions<B> {
+    FrameConditions {
+        actions: action.map(|a| {
+            Tensor::<B, 2, Int>::from_data(TensorData::new(vec![a as i64], [1, 1]), device)
+        }),
+        poses: pose.map(|p| {
+            Tensor::<B, 3>::from_data(TensorData::new(p.to_vec(), [1, 1, p.len()]), device)
+        }),
+    }
+}
