@@ -5,7 +5,11 @@
 //! byte-identical frames and poses on every machine.
 
 pub mod env;
+pub mod error;
+pub mod maze;
+pub mod policy;
 pub mod rng;
 
 pub use env::{Env, Frame, MazeInfo, Pose, SceneKind, StepInfo, StepOutput};
+pub use error::SceneError;
 pub use rng::Rng;
