@@ -351,8 +351,8 @@ fn assign_regions(n: usize, rooms: &[Room], layout: &[u8], rng: &mut Rng) -> (Ve
         .filter(|&i| layout[i] == 1 && region[i] == UNSET)
         .collect();
     let max_regions = WALL_LOOKS.len();
-    let extra = (corridor.len() / 12)
-        .max(1)
+    let extra = (corridor.len() / 7)
+        .max(2)
         .min(max_regions.saturating_sub(rooms.len()));
     rng.shuffle(&mut corridor);
     let mut n_regions = rooms.len();

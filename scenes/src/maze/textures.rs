@@ -257,7 +257,7 @@ pub fn make_texture(look: &Look, stream: u64) -> Texture {
     let field = pattern_field(look.pattern, &mut rng);
     field
         .iter()
-        .map(|&s| scale(look.color, s * rng.range_f64(0.95, 1.05)))
+        .map(|&s| scale(look.color, s * rng.range_f64(0.97, 1.03)))
         .collect()
 }
 
