@@ -22,6 +22,8 @@ pub const BALL_RADIUS: f64 = 0.25;
 pub const BALL_CENTRE_Z: f64 = 0.05;
 /// Largest supported resolution (sizes the per-column depth buffer on the stack).
 const MAX_RES: usize = 256;
+/// Largest number of cells per level the renderer supports (16×16).
+const MAX_CELLS: usize = 256;
 /// Brightness of wall faces by the direction they face: +x, -x, +y, -y (a fixed sun).
 const FACE_SHADE: [f64; 4] = [0.86, 0.62, 1.0, 0.74];
 /// Distance darkening: brightness = 1 / (1 + FOG * distance).
@@ -112,6 +114,11 @@ impl Renderer {
         if frame.width != res || frame.height != res || frame.rgb.len() != res * res * 3 {
             *frame = Frame::new(res, res);
         }
+        assert!(
+            level.size * level.size <= MAX_CELLS,
+            "maze renderer supports up to {MAX_CELLS} cells, level has {}",
+            level.size * level.size
+        );
         let mut depth = [0.0f64; MAX_RES];
         self.draw_world(level, pose, frame, &mut depth);
         self.draw_objects(level, pose, frame, &depth);
@@ -129,6 +136,13 @@ impl Renderer {
         let (plane_x, plane_y) = (dir_y, -dir_x);
         let half = res as f64 / 2.0;
         let rgb = &mut frame.rgb;
+        // Per-cell wall and floor look indices for this level (N ≤ 16 fits on the stack).
+        let mut wall_of = [0u8; MAX_CELLS];
+        let mut floor_of = [0u8; MAX_CELLS];
+        for (i, &r) in level.region.iter().enumerate().take(MAX_CELLS) {
+            wall_of[i] = level.region_wall_look[r as usize];
+            floor_of[i] = level.region_floor_look[r as usize];
+        }
         for x in 0..res {
             let cam = self.cam_x[x];
             let (rx, ry) = (dir_x + plane_x * cam, dir_y + plane_y * cam);
@@ -209,33 +223,40 @@ impl Renderer {
             } else {
                 0
             };
-            let look = level.region_wall_look[level.region[from] as usize] as usize;
+            let look = wall_of[from] as usize;
             let texture = &self.textures.walls[look];
             let tu = ((hit * TEX as f64) as usize).min(TEX - 1);
             let wall_shade = (256.0 * FACE_SHADE[face] * fog(perp)) as u32;
             let top = half - (WALL_HEIGHT - EYE_HEIGHT) * self.focal / perp;
             let bottom = half + EYE_HEIGHT * self.focal / perp;
             let tex_per_row = perp / self.focal / WALL_HEIGHT * TEX as f64;
-            for y in 0..res {
-                let yc = y as f64 + 0.5;
-                let c = if yc < top {
-                    self.sky[y]
-                } else if yc < bottom {
-                    let tv = (((yc - top) * tex_per_row) as usize).min(TEX - 1);
-                    shade(texture[tv * TEX + tu], wall_shade)
-                } else {
-                    let d = self.row_dist[y];
-                    let (wx, wy) = (px + d * rx, py + d * ry);
-                    let (cx, cy) = (wx.floor() as i64, wy.floor() as i64);
-                    let cell = (cy.clamp(0, n - 1) * n + cx.clamp(0, n - 1)) as usize;
-                    let floor = &self.textures.floors
-                        [level.region_floor_look[level.region[cell] as usize] as usize];
-                    let tu = (((wx - cx as f64) * TEX as f64) as usize).min(TEX - 1);
-                    let tv = (((1.0 - (wy - cy as f64)) * TEX as f64) as usize).min(TEX - 1);
-                    shade(floor[tv * TEX + tu], self.row_shade[y])
-                };
-                let i = (y * res + x) * 3;
-                rgb[i..i + 3].copy_from_slice(&c);
+            // Rows [0, y_top) are sky, [y_top, y_bottom) wall, the rest floor.
+            let y_top = ((top - 0.5).ceil().max(0.0) as usize).min(res);
+            let y_bottom = ((bottom - 0.5).ceil().max(0.0) as usize).clamp(y_top, res);
+            let mut i = x * 3;
+            let stride = res * 3;
+            for y in 0..y_top {
+                rgb[i..i + 3].copy_from_slice(&self.sky[y]);
+                i += stride;
+            }
+            let mut tv_f = (y_top as f64 + 0.5 - top) * tex_per_row;
+            for _ in y_top..y_bottom {
+                let tv = (tv_f as usize).min(TEX - 1);
+                rgb[i..i + 3].copy_from_slice(&shade(texture[tv * TEX + tu], wall_shade));
+                tv_f += tex_per_row;
+                i += stride;
+            }
+            for y in y_bottom..res {
+                let d = self.row_dist[y];
+                let (wx, wy) = (px + d * rx, py + d * ry);
+                // Truncation equals floor inside the grid; outside, the clamp picks a border cell.
+                let (cx, cy) = (wx as i64, wy as i64);
+                let cell = (cy.clamp(0, n - 1) * n + cx.clamp(0, n - 1)) as usize;
+                let floor = &self.textures.floors[floor_of[cell] as usize];
+                let tu = (((wx - cx as f64) * TEX as f64) as usize).min(TEX - 1);
+                let tv = (((1.0 - (wy - cy as f64)) * TEX as f64) as usize).min(TEX - 1);
+                rgb[i..i + 3].copy_from_slice(&shade(floor[tv * TEX + tu], self.row_shade[y]));
+                i += stride;
             }
         }
     }
