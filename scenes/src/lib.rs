@@ -9,6 +9,7 @@ pub mod error;
 pub mod maze;
 pub mod policy;
 pub mod rng;
+pub mod voxel;
 
 pub use env::{Env, Frame, MazeInfo, Pose, SceneKind, StepInfo, StepOutput};
 pub use error::SceneError;
