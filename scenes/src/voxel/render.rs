@@ -104,8 +104,9 @@ impl Renderer {
         let (o, sin, cos) = Self::camera(pose);
         let mut path = [Span::default(); MAX_SPANS];
         for (i, &r) in self.lateral.iter().enumerate() {
+            // The horizontal direction shared by every ray of this screen column.
             let q = (r * r + 1.0).sqrt();
-            let (ex, ez) = ((cos + r * sin) / q, (sin - r * cos) / q);
+            let [ex, _, ez] = Self::direction([r / q, 0.0, 1.0 / q], sin, cos);
             let n = column_path(world, o[0], o[2], ex, ez, &mut path);
             for (j, ray) in self.rays[i * self.res..(i + 1) * self.res]
                 .iter()
