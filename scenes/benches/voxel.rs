@@ -116,7 +116,7 @@ fn main() {
             String::new()
         };
         row(
-            &format!("render {res}x{res} (column-skipping DDA)"),
+            &format!("render {res}x{res} (column-path tracer)"),
             &fps,
             target,
         );

@@ -122,7 +122,7 @@ pub fn texel_color(block: Block, cell: [i32; 3], top: bool, tu: u32, tv: u32) ->
         }
         Block::Wood => (
             block.base_color(false),
-            if tu % 3 == 0 { 0.72 } else { 0.95 } + 0.12 * r,
+            if tu.is_multiple_of(3) { 0.72 } else { 0.95 } + 0.12 * r,
         ),
         // Leaves: mottled, with dark gaps.
         Block::Leaves => (

@@ -7,6 +7,9 @@
 //! columns it dips into does it step through cells vertically and look blocks up. It visits the
 //! same cells as the 3-D DDA of `reference`, up to rounding at exact cell corners.
 
+// `!(t < limit)` is written on purpose: it also ends a ray whose distance is NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use super::shade::{RayAccum, Sun, RAY_MAX};
 use super::world::World;
 

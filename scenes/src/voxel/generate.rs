@@ -1,8 +1,9 @@
-//! Procedural terrain from a seed: a heightmap of gradient-noise octaves (rolling hills plus a
-//! masked mountain layer), pulled down to a shallow sea near the border so the world is an
-//! island; soil layers by height and slope (beaches of sand, grass over dirt, bare stone on
-//! cliffs and peaks); water up to the sea level; oak-like trees placed from the seed, denser in
-//! forests given by another noise field; and a dry spawn spot.
+//! Procedural terrain from a seed: a heightmap of gradient-noise octaves (rolling hills, a
+//! masked mountain layer and lake basins), pulled down to a shallow sea near a ragged coast so
+//! the world is an island; soil layers by height, slope and a dryness field (sand beaches and
+//! deserts, grass over dirt, bare stone on cliffs and peaks); water up to the sea level; oak-like
+//! trees placed from the seed, denser in forests given by another noise field; a dry spawn spot.
+//! Every noise field draws its permutation from its own fork of the seed's `Rng`.
 
 use super::block::Block;
 use super::noise::GradientNoise;

@@ -1,8 +1,10 @@
 //! Minecraft-like voxel scene (SPEC §4.2): a finite island of blocks generated from a seed
-//! (gradient-noise terrain, grass, dirt, stone, sand, water at a sea level, trees of wood and
-//! leaves), a player box under gravity with collision and jumping, and a CPU voxel ray caster
-//! with per-face shading, procedural textures, translucent water, a sky gradient with a square
-//! sun, and distance fog. Everything is a pure function of the seed and the actions.
+//! (gradient-noise terrain with hills, mountains, lakes, beaches and deserts; grass, dirt,
+//! stone, sand, water at a sea level; trees of wood and leaves), a player box under gravity with
+//! collision and jumping, and a CPU voxel ray caster with per-face shading, procedural textures,
+//! translucent water, a sky gradient with a square sun, and distance fog. Everything is a pure
+//! function of the seed and the actions, with portable arithmetic (no platform `libm` calls on
+//! the paths that decide frames or poses).
 //!
 //! Conventions: blocks are unit cubes, cell `(x, y, z)` spans `[x, x+1) × [y, y+1) × [z, z+1)`,
 //! `y` is up. A pose is the player's feet position (centre of the bottom of its box) and a yaw:

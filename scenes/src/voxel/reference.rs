@@ -3,6 +3,9 @@
 //! until a solid block or `RAY_MAX`. It is the plain statement of what the fast column tracer
 //! (`columns`) computes, and the tests compare their images.
 
+// `!(t < limit)` is written on purpose: it also ends a ray whose distance is NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use super::shade::{RayAccum, Sun, RAY_MAX};
 use super::world::World;
 

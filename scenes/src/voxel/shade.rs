@@ -108,8 +108,8 @@ impl RayAccum {
 
     fn add_fogged(&mut self, c: [f32; 3], t: f32, weight: f32) {
         let f = smoothstep01((t - FOG_START) * (1.0 / (RAY_MAX - FOG_START)));
-        for i in 0..3 {
-            self.rgb[i] += weight * (c[i] + (self.fog[i] - c[i]) * f);
+        for ((acc, c), fog) in self.rgb.iter_mut().zip(c).zip(self.fog) {
+            *acc += weight * (c + (fog - c) * f);
         }
     }
 
