@@ -313,3 +313,56 @@ fn set_pose_lifts_a_buried_player_and_keeps_it_inside_the_world() {
     let p = env.pose().position;
     assert!(solid_overlaps(env.world(), p).is_empty(), "{p:?}");
 }
+
+#[test]
+fn a_swimmer_climbs_out_onto_a_bank_one_block_above_the_water_only() {
+    // Ground surface at 10; a pool dug two blocks deep whose water stops one block below the
+    // bank (cells y = 7, 8 water, y = 9 air), so the bank is `rise` blocks above the surface.
+    let pool = |rise: i32| {
+        let mut w = World::flat(10);
+        for x in 30..50 {
+            for z in 30..50 {
+                for y in 7..10 {
+                    w.set_block(
+                        x,
+                        y,
+                        z,
+                        if y < 10 - rise {
+                            Block::Water
+                        } else {
+                            Block::Air
+                        },
+                    );
+                }
+            }
+        }
+        if rise == 2 {
+            // A two-block bank: raise the ground around the pool by one.
+            for x in 20..60 {
+                for z in 20..60 {
+                    if !(30..50).contains(&x) || !(30..50).contains(&z) {
+                        w.set_block(x, 10, z, Block::Grass);
+                    }
+                }
+            }
+        }
+        w
+    };
+    let swim_to_bank = |rise: i32| {
+        let mut env = env_on(pool(rise), [45.5, 7.0, 40.5], 0.0);
+        for _ in 0..40 {
+            env.step(FORWARD);
+        }
+        env.pose().position
+    };
+    let out = swim_to_bank(1);
+    assert!(
+        out[0] > 50.0 + HALF_WIDTH && (out[1] - 10.0).abs() < 1e-4,
+        "still in the pool: {out:?}"
+    );
+    let kept = swim_to_bank(2);
+    assert!(
+        kept[0] < 50.0,
+        "climbed a bank two blocks above the water: {kept:?}"
+    );
+}

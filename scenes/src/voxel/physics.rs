@@ -2,7 +2,8 @@
 //! gravity with air drag, moved one axis at a time (y, then x, then z) and stopped a hair short
 //! of the first solid cell on each axis, so it slides along walls and never ends inside a block.
 //! Jumping needs ground underfoot (walking up a step means jumping onto it); water slows walking,
-//! weakens gravity and lets the player swim up. The world border is an invisible wall.
+//! weakens gravity, lets the player swim up and climb out at a bank. The world border is an
+//! invisible wall.
 
 use super::world::World;
 
@@ -24,6 +25,8 @@ pub const WATER_GRAVITY: f64 = 0.02;
 pub const WATER_DRAG: f64 = 0.8;
 pub const SWIM_SPEED: f64 = 0.12;
 pub const WATER_WALK: f64 = 0.5;
+/// Upward speed given when walking into a solid block while in water.
+pub const CLIMB_SPEED: f64 = JUMP_SPEED;
 /// Distance kept from a solid face after a collision, so contact is never overlap.
 const GAP: f64 = 1e-6;
 
@@ -144,8 +147,13 @@ pub fn step(world: &World, body: &mut Body, walk: [f64; 2], jump: bool) {
             (body.vy - GRAVITY) * DRAG
         };
         let k = if wet { WATER_WALK } else { 1.0 } / SUBSTEPS as f64;
-        move_axis(world, &mut body.feet, 0, walk[0] * k);
-        move_axis(world, &mut body.feet, 2, walk[1] * k);
+        let blocked_x = move_axis(world, &mut body.feet, 0, walk[0] * k);
+        let blocked_z = move_axis(world, &mut body.feet, 2, walk[1] * k);
+        // Swimming into a bank lifts the player along it, so it can climb out of water onto a
+        // ledge up to one block above the surface (as in Minecraft).
+        if wet && (blocked_x || blocked_z) {
+            body.vy = body.vy.max(CLIMB_SPEED);
+        }
     }
 }
 
