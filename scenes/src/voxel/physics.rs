@@ -2,8 +2,8 @@
 //! gravity with air drag, moved one axis at a time (y, then x, then z) and stopped a hair short
 //! of the first solid cell on each axis, so it slides along walls and never ends inside a block.
 //! Jumping needs ground underfoot (walking up a step means jumping onto it); water slows walking,
-//! weakens gravity, lets the player swim up and climb out at a bank. The world border is an
-//! invisible wall.
+//! weakens gravity, floats the player with its head out, and lets it climb out at a bank. The
+//! world border is an invisible wall.
 
 use super::world::World;
 
@@ -22,6 +22,10 @@ pub const JUMP_SPEED: f64 = 0.42;
 pub const MAX_FALL: f64 = 1.0;
 /// In water: weaker gravity, stronger drag, an upward stroke for `jump`, slower walking.
 pub const WATER_GRAVITY: f64 = 0.02;
+/// Upward push while the chest is under water: a swimmer floats with its head out.
+pub const BUOYANCY: f64 = 0.04;
+/// Height of the chest above the feet (where buoyancy is felt).
+pub const CHEST_HEIGHT: f64 = 1.2;
 pub const WATER_DRAG: f64 = 0.8;
 pub const SWIM_SPEED: f64 = 0.12;
 pub const WATER_WALK: f64 = 0.5;
@@ -73,6 +77,14 @@ pub fn in_water(world: &World, feet: [f64; 3]) -> bool {
         cells(lo[1], hi[1])
             .any(|y| cells(lo[2], hi[2]).any(|z| world.block(x, y, z) == super::Block::Water))
     })
+}
+
+/// Whether the cell at the player's chest (centre of the box, `CHEST_HEIGHT` above the feet)
+/// holds water.
+fn chest_in_water(world: &World, feet: [f64; 3]) -> bool {
+    let [x, y, z] = feet;
+    let cell = |v: f64| v.floor() as i32;
+    world.block(cell(x), cell(y + CHEST_HEIGHT), cell(z)) == super::Block::Water
 }
 
 /// Moves the box along `axis` by `delta`, stopping `GAP` before the first solid cell in the
@@ -142,7 +154,12 @@ pub fn step(world: &World, body: &mut Body, walk: [f64; 2], jump: bool) {
             body.vy = 0.0;
         }
         body.vy = if wet {
-            (body.vy - WATER_GRAVITY) * WATER_DRAG
+            let lift = if chest_in_water(world, body.feet) {
+                BUOYANCY
+            } else {
+                0.0
+            };
+            (body.vy - WATER_GRAVITY + lift) * WATER_DRAG
         } else {
             (body.vy - GRAVITY) * DRAG
         };
