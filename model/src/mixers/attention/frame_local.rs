@@ -1,0 +1,363 @@
+//! Frame-local multi-head attention (SPEC §5.3; Po et al., arXiv 2505.20171, §4.1).
+//!
+//! A token of frame `t` attends to every token of frames `t − k + 1 ..= t` (window `k`):
+//! bidirectional inside a frame, causal across frames. Queries and keys carry axial RoPE over
+//! (row, column, frame) (`rope.rs`); scores are scaled by `1/√head_dim`. With `window = None`
+//! it is full causal attention over all past frames (the paper's "full causal" baseline), with
+//! `window = Some(K)` the limited-window baseline.
+//!
+//! Two paths compute the same function:
+//! - **blocked** (windowed training): queries are processed in blocks of `chunk_frames` frames;
+//!   each block attends to the `chunk_frames + k − 1` frames ending at its last frame, gathered
+//!   by slicing a frame-padded key tensor. Scores are `[chunk·T, (chunk + k − 1)·T]` per block,
+//!   so cost and memory are linear in the number of frames for a fixed window.
+//! - **dense**: one `[F·T, P·T + F·T]` score matrix with a frame mask; used without a window, or
+//!   when the window covers every available frame (e.g. one streamed frame).
+//!
+//! Both add a frame-level bias (0 or −∞) that broadcasts over tokens, never a token-level mask.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{activation::softmax, backend::Backend, Tensor, TensorData};
+
+use super::cache::KvCache;
+use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
+
+/// Configuration of [`FrameLocalAttention`].
+#[derive(Config, Debug)]
+pub struct FrameLocalAttentionConfig {
+    /// Model width (input and output features).
+    pub d_model: usize,
+    /// Number of attention heads; `d_model / n_heads` must be even and at least 6.
+    pub n_heads: usize,
+    /// Frames attended: `t − k + 1 ..= t`; `None` = all past frames (full causal baseline).
+    /// `Some(1)` is per-frame spatial attention. Default: `None`.
+    pub window: Option<usize>,
+    /// RoPE base θ. Default: 10000.
+    #[config(default = 10000.0)]
+    pub rope_theta: f64,
+    /// Query frames per block in the blocked (windowed) path. 1 wastes no score entries;
+    /// larger blocks mean fewer, larger matmuls. Default: 1.
+    #[config(default = 1)]
+    pub chunk_frames: usize,
+}
+
+impl FrameLocalAttentionConfig {
+    /// Size of one head: `d_model / n_heads`.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// Build the layer; projections use burn's default `Linear` initialisation.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> FrameLocalAttention<B> {
+        assert!(
+            self.n_heads > 0 && self.d_model % self.n_heads == 0,
+            "d_model {} must be a multiple of n_heads {}",
+            self.d_model,
+            self.n_heads
+        );
+        assert!(self.window != Some(0), "window must be at least 1 frame");
+        assert!(self.chunk_frames > 0, "chunk_frames must be at least 1");
+        // Validates head_dim for the axial split.
+        AxialRopeSplit::for_head_dim(self.head_dim());
+        let linear = || LinearConfig::new(self.d_model, self.d_model).init(device);
+        FrameLocalAttention {
+            q_proj: linear(),
+            k_proj: linear(),
+            v_proj: linear(),
+            o_proj: linear(),
+            n_heads: self.n_heads,
+            head_dim: self.head_dim(),
+            window: self.window,
+            rope_theta: self.rope_theta,
+            chunk_frames: self.chunk_frames,
+        }
+    }
+}
+
+/// Multi-head attention over video tokens with a frame window; see the module docs.
+#[derive(Module, Debug)]
+pub struct FrameLocalAttention<B: Backend> {
+    /// W^Q: `[d_model, d_model]`.
+    pub q_proj: Linear<B>,
+    /// W^K.
+    pub k_proj: Linear<B>,
+    /// W^V.
+    pub v_proj: Linear<B>,
+    /// W^O.
+    pub o_proj: Linear<B>,
+    pub(crate) n_heads: usize,
+    pub(crate) head_dim: usize,
+    pub(crate) window: Option<usize>,
+    pub(crate) rope_theta: f64,
+    pub(crate) chunk_frames: usize,
+}
+
+/// Per-head queries, keys and values, `[batch, n_heads, frames, tokens, head_dim]` each.
+pub(crate) struct Qkv<B: Backend> {
+    pub q: Tensor<B, 5>,
+    pub k: Tensor<B, 5>,
+    pub v: Tensor<B, 5>,
+}
+
+impl<B: Backend> FrameLocalAttention<B> {
+    /// Frames attended by each token (`None`: all past frames).
+    pub fn window(&self) -> Option<usize> {
+        self.window
+    }
+
+    /// Full-sequence (training) path. `first_frame` is the absolute index of `x`'s first frame
+    /// (it sets the rotary frame positions).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, frames, h, w, d_model]`
+    /// - returns `[batch, frames, h, w, d_model]`
+    pub fn forward(&self, x: Tensor<B, 5>, first_frame: usize) -> Tensor<B, 5> {
+        let [b, f, h, w, d] = x.dims();
+        let Qkv { q, k, v } = self.project(x, first_frame);
+        let out = self.attend(q, k, v, None);
+        self.merge_heads(out, [b, f, h, w, d])
+    }
+
+    /// Streaming path: the new frames attend to the cached keys/values of the previous
+    /// `window − 1` frames plus themselves. `commit = false` reads the cache and leaves it
+    /// unchanged (denoising passes); `commit = true` appends the new frames' keys/values.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, f_new, h, w, d_model]`, frames `cache.frames_seen()..+f_new`
+    /// - returns `[batch, f_new, h, w, d_model]`
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 5>,
+        cache: &mut KvCache<B>,
+        commit: bool,
+    ) -> Tensor<B, 5> {
+        let [b, f, h, w, d] = x.dims();
+        assert_eq!(
+            cache.capacity(),
+            self.window.map(|k| k - 1),
+            "KvCache was made for another window; use FrameLocalAttention::empty_cache"
+        );
+        cache.check_layout([b, h, w]);
+        let Qkv { q, k, v } = self.project(x, cache.frames_seen());
+        let out = self.attend(q, k.clone(), v.clone(), Some(cache));
+        if commit {
+            cache.commit(k, v, [b, h, w]);
+        }
+        self.merge_heads(out, [b, f, h, w, d])
+    }
+
+    /// A cache for [`Self::forward_cached`] starting at frame 0.
+    pub fn empty_cache(&self) -> KvCache<B> {
+        KvCache::new(self.window)
+    }
+
+    /// Project to heads and apply the axial RoPE to queries and keys.
+    pub(crate) fn project(&self, x: Tensor<B, 5>, first_frame: usize) -> Qkv<B> {
+        let [b, f, h, w, _d] = x.dims();
+        let (nh, hd) = (self.n_heads, self.head_dim);
+        let heads = |t: Tensor<B, 5>| {
+            t.reshape([b, f, h * w, nh, hd])
+                .swap_dims(2, 3)
+                .swap_dims(1, 2)
+        };
+        let q = heads(self.q_proj.forward(x.clone()));
+        let k = heads(self.k_proj.forward(x.clone()));
+        let v = heads(self.v_proj.forward(x));
+        let split = AxialRopeSplit::for_head_dim(hd);
+        let (cos, sin) =
+            rope_tables::<B>(split, self.rope_theta, first_frame, f, [h, w], &q.device());
+        let cos: Tensor<B, 5> = cos.unsqueeze();
+        let sin: Tensor<B, 5> = sin.unsqueeze();
+        Qkv {
+            q: apply_rope(q, cos.clone(), sin.clone()),
+            k: apply_rope(k, cos, sin),
+            v,
+        }
+    }
+
+    /// `[batch, n_heads, frames, tokens, head_dim]` → output projection, `[b, f, h, w, d]`.
+    pub(crate) fn merge_heads(
+        &self,
+        out: Tensor<B, 5>,
+        [b, f, h, w, d]: [usize; 5],
+    ) -> Tensor<B, 5> {
+        let out = out.swap_dims(1, 2).swap_dims(2, 3).reshape([b, f, h, w, d]);
+        self.o_proj.forward(out)
+    }
+
+    /// Attention of the new frames' queries over the held frames (if any) and the new frames.
+    fn attend(
+        &self,
+        q: Tensor<B, 5>,
+        k: Tensor<B, 5>,
+        v: Tensor<B, 5>,
+        cache: Option<&KvCache<B>>,
+    ) -> Tensor<B, 5> {
+        let f = q.dims()[2];
+        let held = cache.map_or(0, |c| c.len_frames());
+        match self.window {
+            Some(window) if held + f > self.chunk_frames + window - 1 => {
+                let hist = cache.and_then(|c| c.held_in_frame_order());
+                blocked_attention(q, k, v, hist, window, self.chunk_frames)
+            }
+            _ => {
+                let hist = cache.and_then(|c| c.held_in_slot_order());
+                let first_new = cache.map_or(0, |c| c.frames_seen());
+                dense_attention(q, k, v, hist, first_new, self.window)
+            }
+        }
+    }
+}
+
+/// May a query of (relative) frame `qf` see a key of frame `kf`?
+fn frame_allowed(qf: isize, kf: isize, window: Option<usize>) -> bool {
+    kf <= qf && window.is_none_or(|k| qf - kf < k as isize)
+}
+
+/// Softmax attention per block with a frame-level additive bias.
+///
+/// # Shapes
+/// - `q`: `[batch, n_heads, blocks, cq·T, hd]`; `k`, `v`: `[batch, n_heads, blocks, ck·T, hd]`
+/// - `allowed`: `blocks · cq · ck` flags, block-major (may query frame i see key frame j)
+/// - returns `[batch, n_heads, blocks, cq·T, hd]`
+fn masked_block_attention<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    allowed: Vec<bool>,
+    [cq, ck, t]: [usize; 3],
+) -> Tensor<B, 5> {
+    let [b, nh, n, lq, hd] = q.dims();
+    let lk = k.dims()[3];
+    let scale = (hd as f64).sqrt().recip();
+    let scores = q.matmul(k.swap_dims(3, 4)).mul_scalar(scale);
+    let bias: Vec<f32> = allowed
+        .into_iter()
+        .map(|a| if a { 0.0 } else { f32::NEG_INFINITY })
+        .collect();
+    let bias = Tensor::<B, 6>::from_data(
+        TensorData::new(bias, [1, n, cq, 1, ck, 1]),
+        &scores.device(),
+    );
+    let scores = scores.reshape([b * nh, n, cq, t, ck, t]) + bias;
+    let weights = softmax(scores.reshape([b, nh, n, lq, lk]), 4);
+    weights.matmul(v)
+}
+
+/// Full (optionally window-masked) attention: one block of all new frames against the held
+/// frames plus the new ones.
+///
+/// `hist`: held keys, values and the absolute frame of each; `first_new`: absolute frame of the
+/// first query frame.
+///
+/// # Shapes
+/// - `q`, `k`, `v`: `[batch, n_heads, f, T, hd]`; returns the same shape
+fn dense_attention<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    hist: Option<(Tensor<B, 5>, Tensor<B, 5>, Vec<usize>)>,
+    first_new: usize,
+    window: Option<usize>,
+) -> Tensor<B, 5> {
+    let [b, nh, f, t, hd] = q.dims();
+    let (k, v, mut key_frames) = match hist {
+        Some((hk, hv, frames)) => (
+            Tensor::cat(vec![hk, k], 2),
+            Tensor::cat(vec![hv, v], 2),
+            frames,
+        ),
+        None => (k, v, Vec::new()),
+    };
+    key_frames.extend(first_new..first_new + f);
+    let ck = key_frames.len();
+    let mut allowed = Vec::with_capacity(f * ck);
+    for qf in first_new..first_new + f {
+        allowed.extend(
+            key_frames
+                .iter()
+                .map(|&kf| frame_allowed(qf as isize, kf as isize, window)),
+        );
+    }
+    let q = q.reshape([b, nh, 1, f * t, hd]);
+    let k = k.reshape([b, nh, 1, ck * t, hd]);
+    let v = v.reshape([b, nh, 1, ck * t, hd]);
+    masked_block_attention(q, k, v, allowed, [f, ck, t]).reshape([b, nh, f, t, hd])
+}
+
+/// Windowed attention in blocks of `chunk` query frames, each against the `chunk + window − 1`
+/// key frames ending at its last frame.
+///
+/// Keys are laid out as `[zeros, hist, new, zeros]` with `window − 1` frames before the first
+/// new frame (held frames, the rest zero and masked) and zeros after, so the keys of block `i`
+/// are frames `i·chunk .. i·chunk + chunk + window − 1` of that padded tensor: the
+/// concatenation of `m + 1` consecutive chunk-sized slices, `m = ⌈(window − 1)/chunk⌉`.
+///
+/// # Shapes
+/// - `q`, `k`, `v`: `[batch, n_heads, f, T, hd]`; `hist`: held frames oldest first,
+///   `[batch, n_heads, p ≤ window − 1, T, hd]`; returns `[batch, n_heads, f, T, hd]`
+fn blocked_attention<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    hist: Option<(Tensor<B, 5>, Tensor<B, 5>)>,
+    window: usize,
+    chunk: usize,
+) -> Tensor<B, 5> {
+    let [b, nh, f, t, hd] = q.dims();
+    let device = q.device();
+    let held = hist.as_ref().map_or(0, |(hk, _)| hk.dims()[2]);
+    assert!(
+        held < window,
+        "history of {held} frames exceeds window − 1 = {}",
+        window - 1
+    );
+    let n = f.div_ceil(chunk);
+    let m = (window - 1).div_ceil(chunk);
+    let ck = chunk + window - 1;
+    let front = window - 1 - held;
+    let tail = (n + m) * chunk - (window - 1) - f;
+    let zeros = |frames: usize| Tensor::<B, 5>::zeros([b, nh, frames, t, hd], &device);
+
+    let pad = |new: Tensor<B, 5>, hist: Option<Tensor<B, 5>>| {
+        let mut parts = vec![zeros(front)];
+        parts.extend(hist);
+        parts.push(new);
+        parts.push(zeros(tail));
+        let padded = Tensor::cat(parts.into_iter().filter(|p| p.dims()[2] > 0).collect(), 2);
+        let chunks = padded.reshape([b, nh, n + m, chunk, t, hd]);
+        let window_keys: Vec<_> = (0..=m).map(|s| chunks.clone().narrow(2, s, n)).collect();
+        Tensor::cat(window_keys, 3)
+            .narrow(3, 0, ck)
+            .reshape([b, nh, n, ck * t, hd])
+    };
+    let (hk, hv) = hist.unzip();
+    let k = pad(k, hk);
+    let v = pad(v, hv);
+    let q = Tensor::cat(
+        vec![q, zeros(n * chunk - f)]
+            .into_iter()
+            .filter(|p| p.dims()[2] > 0)
+            .collect(),
+        2,
+    )
+    .reshape([b, nh, n, chunk * t, hd]);
+
+    // Query frame j of block i is new frame i·chunk + j; key slot s is new frame
+    // i·chunk − (window − 1) + s, which is a zero pad frame when below −held.
+    let mut allowed = Vec::with_capacity(n * chunk * ck);
+    for i in 0..n {
+        for j in 0..chunk {
+            let qf = (i * chunk + j) as isize;
+            allowed.extend((0..ck).map(|s| {
+                let kf = (i * chunk + s) as isize - (window as isize - 1);
+                kf >= -(held as isize) && frame_allowed(qf, kf, Some(window))
+            }));
+        }
+    }
+    masked_block_attention(q, k, v, allowed, [chunk, ck, t])
+        .reshape([b, nh, n * chunk, t, hd])
+        .narrow(2, 0, f)
+}

@@ -1,0 +1,17 @@
+//! Frame-local attention (SPEC §5.3, §5.5): multi-head attention over video tokens where frame
+//! `t` attends to frames `t − k + 1 ..= t`, with axial RoPE over (row, column, frame).
+//!
+//! - `frame_local.rs`: the layer, its blocked training path and its streaming path;
+//! - `cache.rs`: the ring-buffer key/value cache used when streaming;
+//! - `rope.rs`: the axial rotary embedding;
+//! - `reference.rs`: dense masked softmax attention with an explicit frame mask;
+//! - `tests.rs`: blocked = dense reference, streaming = full sequence, causality, RoPE.
+
+mod cache;
+mod frame_local;
+mod reference;
+pub mod rope;
+
+pub use cache::KvCache;
+pub use frame_local::{FrameLocalAttention, FrameLocalAttentionConfig};
+pub use reference::{frame_mask, reference_attention};
