@@ -6,8 +6,11 @@
 
 pub mod env;
 pub mod error;
+pub mod episode;
+pub mod factory;
 pub mod maze;
 pub mod policy;
+pub mod record;
 pub mod rng;
 pub mod voxel;
 
