@@ -2,3 +2,5 @@
 //! recurrence), `chunked.rs` (parallel form), `layer.rs` (the module) and `tests.rs`.
 
 pub mod attention;
+pub mod blockwise;
+pub mod ssd;

@@ -1,0 +1,71 @@
+//! Mamba-2's state-space dual (SSD) mixer (Dao & Gu 2024, "Transformers are SSMs", §§4–7;
+//! SPEC §5.3): a per-step reference recurrence, the four-stage chunked form, and the `Mamba2`
+//! layer built on it.
+//!
+//! The scan, per head with a scalar decay and B/C shared within groups of heads:
+//! h_t = a_t h_{t−1} + Δ_t x_t B_tᵀ,  y_t = h_t C_t,  a_t = exp(Δ_t A).
+//! The skip term D x_t is added by the layer.
+
+pub mod chunked;
+pub mod layer;
+pub mod reference;
+
+pub use chunked::chunked_ssd;
+pub use layer::{Mamba2, Mamba2Config, Mamba2State};
+pub use reference::reference_ssd;
+
+use burn::tensor::{backend::Backend, Tensor};
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+/// Check the shape contract shared by [`reference_ssd`] and [`chunked_ssd`] and return
+/// `[batch, seq, heads, head_dim, groups, d_state]`.
+pub(crate) fn ssd_dims<B: Backend>(
+    x: &Tensor<B, 4>,
+    dt: &Tensor<B, 3>,
+    a: &Tensor<B, 1>,
+    b: &Tensor<B, 4>,
+    c: &Tensor<B, 4>,
+    initial_state: Option<&Tensor<B, 4>>,
+) -> [usize; 6] {
+    let [batch, seq, heads, head_dim] = x.dims();
+    let [_, _, groups, d_state] = b.dims();
+    assert!(seq > 0, "SSD: the sequence must hold at least one step");
+    assert_eq!(
+        dt.dims(),
+        [batch, seq, heads],
+        "SSD: dt must be [batch, seq, heads]"
+    );
+    assert_eq!(a.dims(), [heads], "SSD: A must be [heads]");
+    assert_eq!(
+        b.dims(),
+        [batch, seq, groups, d_state],
+        "SSD: B must be [batch, seq, groups, d_state]"
+    );
+    assert_eq!(c.dims(), b.dims(), "SSD: C must have the shape of B");
+    assert!(
+        groups > 0 && heads % groups == 0,
+        "SSD: heads ({heads}) must be a multiple of groups ({groups})"
+    );
+    if let Some(s) = initial_state {
+        assert_eq!(
+            s.dims(),
+            [batch, heads, head_dim, d_state],
+            "SSD: the initial state must be [batch, heads, head_dim, d_state]"
+        );
+    }
+    [batch, seq, heads, head_dim, groups, d_state]
+}
+
+/// Share each group's B (or C) with its heads: `[batch, seq, groups, d_state]` →
+/// `[batch, seq, heads, d_state]`, head `i` reading group `i / (heads / groups)` as in Mamba-2.
+pub(crate) fn expand_groups<B: Backend>(t: Tensor<B, 4>, heads: usize) -> Tensor<B, 4> {
+    let [batch, seq, groups, d_state] = t.dims();
+    if groups == heads {
+        return t;
+    }
+    t.unsqueeze_dim::<5>(3)
+        .repeat_dim(3, heads / groups)
+        .reshape([batch, seq, heads, d_state])
+}
