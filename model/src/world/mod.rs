@@ -9,6 +9,7 @@ pub mod diffusion;
 pub mod dream;
 pub mod embed;
 pub mod error;
+pub mod eval;
 pub mod frames;
 pub mod model;
 pub mod session;
