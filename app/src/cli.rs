@@ -11,9 +11,20 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Record scripted-policy episodes to .npz files (parallel, resumable).
+    Record(crate::commands::record::RecordArgs),
+    /// Run a policy headless and write an animated GIF (and a contact sheet).
+    Rollout(crate::commands::rollout::RolloutArgs),
+    /// Validate episode files (ours or Memory Maze's) and summarise them.
+    Inspect(crate::commands::inspect::InspectArgs),
+}
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Record(args) => crate::commands::record::run(args),
+        Command::Rollout(args) => crate::commands::rollout::run(args),
+        Command::Inspect(args) => crate::commands::inspect::run(args),
+    }
 }

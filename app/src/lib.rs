@@ -1,3 +1,5 @@
 //! The memworld application: command-line subcommands and the desktop player.
 
 pub mod cli;
+pub mod commands;
+pub mod media;
