@@ -75,17 +75,25 @@ pub fn checksum(bytes: &[u8]) -> String {
     }
     let mut tail = [0u8; 8];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K).rotate_left(31);
+    h = (h ^ u64::from_le_bytes(tail))
+        .wrapping_mul(K)
+        .rotate_left(31);
     h ^= h >> 33;
     format!("{h:016x}")
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WorldError + '_ {
-    move |source| WorldError::Io { path: path.to_path_buf(), source }
+    move |source| WorldError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn damaged(path: &Path, reason: impl Into<String>) -> WorldError {
-    WorldError::CheckpointDamaged { path: path.to_path_buf(), reason: reason.into() }
+    WorldError::CheckpointDamaged {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 /// Writes `bytes` to a new file and syncs it to disk.
@@ -163,7 +171,10 @@ where
         write_synced(&tmp.join(file), bytes)?;
         files.insert(
             file.to_string(),
-            FileDigest { bytes: bytes.len() as u64, checksum: checksum(bytes) },
+            FileDigest {
+                bytes: bytes.len() as u64,
+                checksum: checksum(bytes),
+            },
         );
     }
     let config_json = serde_json::to_vec_pretty(model.config()).expect("configs serialise");
@@ -228,16 +239,24 @@ pub fn resolve_checkpoint_dir(path: &Path) -> Result<PathBuf, WorldError> {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
             });
         }
-        return Err(WorldError::NoCheckpoint { path: path.to_path_buf() });
+        return Err(WorldError::NoCheckpoint {
+            path: path.to_path_buf(),
+        });
     }
     let name = fs::read_to_string(&latest).map_err(io_err(&latest))?;
     let name = name.trim();
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-        return Err(damaged(&latest, format!("does not name a checkpoint directory ({name:?})")));
+        return Err(damaged(
+            &latest,
+            format!("does not name a checkpoint directory ({name:?})"),
+        ));
     }
     let dir = path.join(CHECKPOINTS_DIR).join(name);
     if !dir.is_dir() {
-        return Err(damaged(&latest, format!("names {name}, which does not exist")));
+        return Err(damaged(
+            &latest,
+            format!("names {name}, which does not exist"),
+        ));
     }
     Ok(dir)
 }
@@ -262,7 +281,12 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WorldErro
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(damaged(path, "the file is missing"))
         }
-        Err(e) => return Err(WorldError::Io { path: path.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(WorldError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
     };
     serde_json::from_slice(&bytes).map_err(|e| damaged(path, format!("not valid JSON: {e}")))
 }
@@ -298,7 +322,9 @@ pub fn open_checkpoint(
     let dir = resolve_checkpoint_dir(path)?;
     let config_path = dir.join(CONFIG_FILE);
     let config: WorldModelConfig = read_json(&config_path)?;
-    config.validate().map_err(|e| damaged(&config_path, e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| damaged(&config_path, e.to_string()))?;
     let state_path = dir.join(STATE_FILE);
     let state: CheckpointState = read_json(&state_path)?;
     if state.format_version > CHECKPOINT_FORMAT {
@@ -328,7 +354,10 @@ fn check_manifest(
     built: &[(String, Vec<usize>)],
     saved: &[(String, Vec<usize>)],
 ) -> Result<(), WorldError> {
-    let mismatch = |reason: String| WorldError::ArchitectureMismatch { path: dir.to_path_buf(), reason };
+    let mismatch = |reason: String| WorldError::ArchitectureMismatch {
+        path: dir.to_path_buf(),
+        reason,
+    };
     for (i, (b, s)) in built.iter().zip(saved).enumerate() {
         if b != s {
             return Err(mismatch(format!(
@@ -351,11 +380,10 @@ impl OpenCheckpoint {
     /// The bytes of `file`, checked against the length and checksum in `state.json`.
     pub fn read_verified(&self, file: &str) -> Result<Vec<u8>, WorldError> {
         let path = self.dir.join(file);
-        let digest = self
-            .state
-            .files
-            .get(file)
-            .ok_or_else(|| damaged(&self.dir.join(STATE_FILE), format!("no entry for {file}")))?;
+        let digest =
+            self.state.files.get(file).ok_or_else(|| {
+                damaged(&self.dir.join(STATE_FILE), format!("no entry for {file}"))
+            })?;
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -366,11 +394,18 @@ impl OpenCheckpoint {
         if bytes.len() as u64 != digest.bytes {
             return Err(damaged(
                 &path,
-                format!("truncated or extended: {} bytes, expected {}", bytes.len(), digest.bytes),
+                format!(
+                    "truncated or extended: {} bytes, expected {}",
+                    bytes.len(),
+                    digest.bytes
+                ),
             ));
         }
         if checksum(&bytes) != digest.checksum {
-            return Err(damaged(&path, "the contents do not match the checksum in state.json"));
+            return Err(damaged(
+                &path,
+                "the contents do not match the checksum in state.json",
+            ));
         }
         Ok(bytes)
     }
@@ -397,7 +432,11 @@ impl OpenCheckpoint {
         check_manifest(&self.dir, &param_manifest(&model), &self.state.params)?;
         let record = self.load_record::<B, <WorldModel<B> as Module<B>>::Record>(file, device)?;
         let model = model.load_record(record);
-        check_manifest(&self.dir.join(file), &self.state.params, &param_manifest(&model))?;
+        check_manifest(
+            &self.dir.join(file),
+            &self.state.params,
+            &param_manifest(&model),
+        )?;
         Ok(model)
     }
 

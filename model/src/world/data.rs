@@ -31,7 +31,11 @@ use super::sources::{ClipSource, EpisodeSource, GeneratedSource, PoolSource};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataSpec {
     Episodes(PathBuf),
-    Generated { scene: SceneKind, size: Option<usize>, pool: Option<usize> },
+    Generated {
+        scene: SceneKind,
+        size: Option<usize>,
+        pool: Option<usize>,
+    },
 }
 
 impl FromStr for DataSpec {
@@ -40,7 +44,10 @@ impl FromStr for DataSpec {
         let Some(rest) = s.strip_prefix("gen:") else {
             return Ok(DataSpec::Episodes(PathBuf::from(s)));
         };
-        let bad = |reason: String| WorldError::Data { data: s.to_string(), reason };
+        let bad = |reason: String| WorldError::Data {
+            data: s.to_string(),
+            reason,
+        };
         let mut parts = rest.split(':');
         let scene: SceneKind = parts.next().unwrap_or("").parse().map_err(bad)?;
         let (mut size, mut pool) = (None, None);
@@ -114,8 +121,14 @@ impl HostBatch {
             batch: clips.len(),
             frames,
             resolution,
-            pixels: clips.iter().flat_map(|c| c.pixels.iter().copied()).collect(),
-            actions: clips.iter().flat_map(|c| c.actions.iter().map(|&a| a as i64)).collect(),
+            pixels: clips
+                .iter()
+                .flat_map(|c| c.pixels.iter().copied())
+                .collect(),
+            actions: clips
+                .iter()
+                .flat_map(|c| c.actions.iter().map(|&a| a as i64))
+                .collect(),
             poses: clips.iter().flat_map(|c| c.poses.iter().copied()).collect(),
             pose_dim,
         }
@@ -131,7 +144,10 @@ impl HostBatch {
         device: &B::Device,
     ) -> (Tensor<B, 5>, FrameConditions<B>) {
         let (b, f, r) = (self.batch, self.frames, self.resolution);
-        let x0 = Tensor::from_data(TensorData::new(self.pixels.clone(), [b, f, r, r, 3]), device);
+        let x0 = Tensor::from_data(
+            TensorData::new(self.pixels.clone(), [b, f, r, r, 3]),
+            device,
+        );
         let actions = config.n_actions.map(|_| {
             Tensor::<B, 2, Int>::from_data(TensorData::new(self.actions.clone(), [b, f]), device)
         });
@@ -199,11 +215,23 @@ pub fn batch_for_step(
     seed: u64,
     step: usize,
 ) -> Result<HostBatch, WorldError> {
-    let mut rng = stream_rng(seed, Stream::Data, step as u64);
+    batch_from_rng(source, shape, stream_rng(seed, Stream::Data, step as u64))
+}
+
+/// A batch whose clip `i` is drawn from `rng.fork(i)`.
+pub fn batch_from_rng(
+    source: &dyn ClipSource,
+    shape: &BatchShape,
+    mut rng: Rng,
+) -> Result<HostBatch, WorldError> {
     let clips = (0..shape.batch)
         .map(|i| source.sample(&mut rng.fork(i as u64), shape.clip_frames))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HostBatch::from_clips(&clips, shape.resolution, shape.pose_dim))
+    Ok(HostBatch::from_clips(
+        &clips,
+        shape.resolution,
+        shape.pose_dim,
+    ))
 }
 
 /// Batches for consecutive steps, produced by `workers` background threads into a bounded

@@ -21,9 +21,19 @@ const SSIM_K2: f64 = 0.03;
 
 /// Mean squared error between two equally long sample arrays.
 pub fn mse(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "mse: length mismatch ({} vs {})", a.len(), b.len());
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "mse: length mismatch ({} vs {})",
+        a.len(),
+        b.len()
+    );
     assert!(!a.is_empty(), "mse: empty images");
-    let sum: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
     sum / a.len() as f64
 }
 
@@ -39,9 +49,19 @@ pub fn psnr(a: &[f32], b: &[f32], data_range: f64) -> f64 {
 
 /// PSNR of two u8 images (data range 255). Identical images give `+inf`.
 pub fn psnr_u8(a: &[u8], b: &[u8]) -> f64 {
-    assert_eq!(a.len(), b.len(), "psnr: length mismatch ({} vs {})", a.len(), b.len());
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "psnr: length mismatch ({} vs {})",
+        a.len(),
+        b.len()
+    );
     assert!(!a.is_empty(), "psnr: empty images");
-    let sum: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
     let e = sum / a.len() as f64;
     if e == 0.0 {
         return f64::INFINITY;
@@ -51,7 +71,11 @@ pub fn psnr_u8(a: &[u8], b: &[u8]) -> f64 {
 
 /// PSNR of two RGB frames of the same size.
 pub fn psnr_frames(a: &Frame, b: &Frame) -> f64 {
-    assert_eq!((a.width, a.height), (b.width, b.height), "psnr: frame sizes differ");
+    assert_eq!(
+        (a.width, a.height),
+        (b.width, b.height),
+        "psnr: frame sizes differ"
+    );
     psnr_u8(&a.rgb, &b.rgb)
 }
 
@@ -77,14 +101,20 @@ fn filter_valid(plane: &[f64], height: usize, width: usize, win: &[f64; SSIM_WIN
     for y in 0..height {
         let row = &plane[y * width..(y + 1) * width];
         for x in 0..ow {
-            tmp[y * ow + x] = win.iter().zip(&row[x..x + SSIM_WINDOW]).map(|(k, v)| k * v).sum();
+            tmp[y * ow + x] = win
+                .iter()
+                .zip(&row[x..x + SSIM_WINDOW])
+                .map(|(k, v)| k * v)
+                .sum();
         }
     }
     // Vertical pass: oh × ow.
     let mut out = vec![0.0; oh * ow];
     for y in 0..oh {
         for x in 0..ow {
-            out[y * ow + x] = (0..SSIM_WINDOW).map(|k| win[k] * tmp[(y + k) * ow + x]).sum();
+            out[y * ow + x] = (0..SSIM_WINDOW)
+                .map(|k| win[k] * tmp[(y + k) * ow + x])
+                .sum();
         }
     }
     out
@@ -139,8 +169,12 @@ pub fn ssim(
     );
     let mut sum = 0.0;
     for c in 0..channels {
-        let x: Vec<f64> = (0..height * width).map(|p| a[p * channels + c] as f64).collect();
-        let y: Vec<f64> = (0..height * width).map(|p| b[p * channels + c] as f64).collect();
+        let x: Vec<f64> = (0..height * width)
+            .map(|p| a[p * channels + c] as f64)
+            .collect();
+        let y: Vec<f64> = (0..height * width)
+            .map(|p| b[p * channels + c] as f64)
+            .collect();
         sum += ssim_plane(&x, &y, height, width, data_range);
     }
     sum / channels as f64
@@ -155,6 +189,10 @@ pub fn ssim_u8(a: &[u8], b: &[u8], height: usize, width: usize, channels: usize)
 
 /// SSIM of two RGB frames of the same size.
 pub fn ssim_frames(a: &Frame, b: &Frame) -> f64 {
-    assert_eq!((a.width, a.height), (b.width, b.height), "ssim: frame sizes differ");
+    assert_eq!(
+        (a.width, a.height),
+        (b.width, b.height),
+        "ssim: frame sizes differ"
+    );
     ssim_u8(&a.rgb, &b.rgb, a.height, a.width, 3)
 }

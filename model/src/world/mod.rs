@@ -4,15 +4,23 @@
 //! session, and the `Env` that dreams a scene.
 
 pub mod block;
+pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod diffusion;
 pub mod dream;
 pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod frames;
+pub mod metrics;
 pub mod model;
+pub mod optim;
+pub mod preview;
+pub mod runlog;
 pub mod session;
+pub mod sources;
+pub mod train;
 
 #[cfg(test)]
 mod tests;
@@ -26,3 +34,6 @@ pub use dream::DreamEnv;
 pub use error::WorldError;
 pub use model::{FrameConditions, WorldModel};
 pub use session::WorldSession;
+pub use checkpoint::{load_for_inference, load_for_inference_checked};
+pub use data::DataSpec;
+pub use train::{train, Control, TrainObserver, TrainOptions, TrainSettings, TrainSummary};

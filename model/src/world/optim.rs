@@ -62,8 +62,9 @@ struct ScaleGrads<'a, B: AutodiffBackend> {
 impl<B: AutodiffBackend> ModuleVisitor<B> for ScaleGrads<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-            let coef = self.coef.clone().reshape([1; D]);
-            self.grads.register::<B::InnerBackend, D>(param.id, g * coef);
+            let coef = self.coef.clone().reshape([1usize; D]);
+            self.grads
+                .register::<B::InnerBackend, D>(param.id, g * coef);
         }
     }
 }
@@ -90,8 +91,16 @@ pub fn clip_grad_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     max_norm: f64,
 ) -> (GradientsParams, Tensor<B::InnerBackend, 1>) {
     let norm = global_grad_norm::<B, M>(module, &grads);
-    let coef = norm.clone().add_scalar(1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
-    let mut v = ScaleGrads::<B> { grads: &mut grads, coef };
+    let coef = norm
+        .clone()
+        .add_scalar(1e-6)
+        .recip()
+        .mul_scalar(max_norm)
+        .clamp_max(1.0);
+    let mut v = ScaleGrads::<B> {
+        grads: &mut grads,
+        coef,
+    };
     module.visit(&mut v);
     (grads, norm)
 }
@@ -146,7 +155,10 @@ impl<B: Backend> ModuleMapper<B> for EmaMapper<B> {
 pub fn ema_update<B: Backend, M: Module<B>>(ema: M, online: &M, decay: f64) -> M {
     let mut flat = Flatten { params: Vec::new() };
     online.visit(&mut flat);
-    let mut mapper = EmaMapper { online: flat.params.into_iter(), decay };
+    let mut mapper = EmaMapper {
+        online: flat.params.into_iter(),
+        decay,
+    };
     let ema = ema.map(&mut mapper);
     assert!(
         mapper.online.next().is_none(),
@@ -171,10 +183,14 @@ pub fn param_manifest<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.out.push((self.path.join("."), param.lazy_shape().to_vec()));
+            self.out
+                .push((self.path.join("."), param.lazy_shape().to_vec()));
         }
     }
-    let mut m = Manifest { path: Vec::new(), out: Vec::new() };
+    let mut m = Manifest {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
     module.visit(&mut m);
     m.out
 }
