@@ -24,8 +24,9 @@ pub fn to_blocks<B: Backend>(x: Tensor<B, 5>, block: [usize; 2]) -> Tensor<B, 3>
     let [batch, frames, h, w, d] = x.dims();
     let n = n_blocks(h, w, block);
     let [bh, bw] = block;
-    x.reshape([batch, frames, h / bh, bh, w / bw, bw, d])
-        .permute([0, 2, 4, 1, 3, 5, 6])
+    // (b_w, d) stay adjacent, so they travel as one axis: 6 axes at most (burn-ndarray's limit).
+    x.reshape([batch, frames, h / bh, bh, w / bw, bw * d])
+        .permute([0, 2, 4, 1, 3, 5])
         .reshape([batch * n, frames * bh * bw, d])
 }
 
@@ -49,7 +50,7 @@ pub fn from_blocks<B: Backend>(
         [batch * n, frames * bh * bw],
         "block-wise scan: expected [batch·n_blocks, frames·b_h·b_w, d] sequences"
     );
-    x.reshape([batch, h / bh, w / bw, frames, bh, bw, d])
-        .permute([0, 3, 1, 4, 2, 5, 6])
+    x.reshape([batch, h / bh, w / bw, frames, bh, bw * d])
+        .permute([0, 3, 1, 4, 2, 5])
         .reshape([batch, frames, h, w, d])
 }

@@ -8,8 +8,7 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 use scenes::Rng;
 
 use super::{from_blocks, to_blocks, BlockwiseMamba2, BlockwiseMamba2Config};
-use crate::mixers::ssd::tests::{seeded_layer, uniform, wgpu_device};
-use crate::mixers::ssd::Mamba2Config;
+use crate::mixers::ssd::tests::{seeded_layer, test_config, uniform, wgpu_device};
 use crate::tolerance::{assert_close, to_vec};
 
 type Cpu = NdArray<f32>;
@@ -20,7 +19,7 @@ fn seeded_blockwise<B: Backend>(
     block: [usize; 2],
     device: &B::Device,
 ) -> BlockwiseMamba2<B> {
-    let mut layer = BlockwiseMamba2Config::new(Mamba2Config::new(16), block).init::<B>(device);
+    let mut layer = BlockwiseMamba2Config::new(test_config(16), block).init::<B>(device);
     layer.mamba = seeded_layer(seed, 16, device);
     layer
 }
@@ -29,9 +28,8 @@ fn seeded_blockwise<B: Backend>(
 fn to_blocks_order_by_hand() {
     let device = Default::default();
     // [batch 1, frames 2, h 2, w 4, d 1], value = 8·frame + 4·row + col
-    let x = Tensor::<Cpu, 1>::arange(0..16, &device)
-        .float()
-        .reshape([1, 2, 2, 4, 1]);
+    let values: Vec<f32> = (0..16).map(|v| v as f32).collect();
+    let x = Tensor::<Cpu, 5>::from_data(TensorData::new(values, [1, 2, 2, 4, 1]), &device);
     let blocks = to_blocks(x, [2, 2]);
     assert_eq!(blocks.dims(), [2, 8, 1]);
     let expected = [
