@@ -15,3 +15,6 @@ pub mod rope;
 pub use cache::KvCache;
 pub use frame_local::{FrameLocalAttention, FrameLocalAttentionConfig};
 pub use reference::{frame_mask, reference_attention};
+
+#[cfg(test)]
+mod tests;
