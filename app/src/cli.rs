@@ -12,6 +12,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Play a scene in a window (keys, HUD, F5 records the session as an episode file).
+    Play(crate::player::PlayArgs),
     /// Record scripted-policy episodes to .npz files (parallel, resumable).
     Record(crate::commands::record::RecordArgs),
     /// Run a policy headless and write an animated GIF (and a contact sheet).
@@ -23,6 +25,7 @@ pub enum Command {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Play(args) => crate::player::run(args),
         Command::Record(args) => crate::commands::record::run(args),
         Command::Rollout(args) => crate::commands::rollout::run(args),
         Command::Inspect(args) => crate::commands::inspect::run(args),

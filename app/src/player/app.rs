@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use memworld_scenes::{Frame, StepInfo};
+use scenes::{Frame, StepInfo};
 use winit::application::ApplicationHandler;
 use winit::event::{ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
@@ -61,9 +61,12 @@ struct Player {
 pub fn run_window(args: PlayArgs, factory: EnvFactory) -> anyhow::Result<()> {
     let event_loop = EventLoop::new().map_err(|e| GpuError::NoDisplay(e.to_string()))?;
     event_loop.set_control_flow(ControlFlow::Poll);
-    let record = RecordMeta { dir: args.record_dir.clone(), size: args.size };
-    let sim = SimThread::spawn(factory, args.scene, args.seed, record, args.hz).map_err(|e| anyhow!(e))?;
-    let maze_size = (args.scene == memworld_scenes::SceneKind::Maze).then_some(args.size);
+    let record = RecordMeta {
+        dir: args.record_dir.clone(),
+    };
+    let sim = SimThread::spawn(factory, args.scene, args.seed, record, args.hz)
+        .map_err(|e| anyhow!(e))?;
+    let maze_size = (args.scene == scenes::SceneKind::Maze).then_some(args.size);
     let mut player = Player {
         backend: args.backend,
         hud: HudModel::new(args.scene, maze_size, args.res, args.seed, args.hz),
@@ -77,7 +80,9 @@ pub fn run_window(args: PlayArgs, factory: EnvFactory) -> anyhow::Result<()> {
         fps: RateMeter::new(Duration::from_secs(2)),
         control: RateMeter::new(Duration::from_secs(3)),
     };
-    event_loop.run_app(&mut player).map_err(|e| GpuError::NoDisplay(e.to_string()))?;
+    event_loop
+        .run_app(&mut player)
+        .map_err(|e| GpuError::NoDisplay(e.to_string()))?;
     player.sim.shutdown();
     // Saves finished during shutdown are reported on stderr (the window is gone).
     for e in player.sim.events() {
@@ -96,16 +101,25 @@ impl Player {
         let attrs = Window::default_attributes()
             .with_title(format!("memworld — {}", self.args.scene.name()))
             .with_inner_size(winit::dpi::LogicalSize::new(WINDOW_SIZE.0, WINDOW_SIZE.1));
-        let window = Arc::new(event_loop.create_window(attrs).map_err(|e| GpuError::NoDisplay(e.to_string()))?);
+        let window = Arc::new(
+            event_loop
+                .create_window(attrs)
+                .map_err(|e| GpuError::NoDisplay(e.to_string()))?,
+        );
         let display = Box::new(event_loop.owned_display_handle());
         let instance = wgpu::Instance::new(instance_descriptor(self.backend, Some(display)));
-        let surface = instance.create_surface(window.clone()).map_err(|e| GpuError::Surface(e.to_string()))?;
+        let surface = instance
+            .create_surface(window.clone())
+            .map_err(|e| GpuError::Surface(e.to_string()))?;
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
             compatible_surface: Some(&surface),
         }))
-        .map_err(|e| GpuError::NoAdapter { backend: self.backend.to_string(), reason: e.to_string() })?;
+        .map_err(|e| GpuError::NoAdapter {
+            backend: self.backend.to_string(),
+            reason: e.to_string(),
+        })?;
         let (device, queue) = request_device(&adapter)?;
         let caps = surface.get_capabilities(&adapter);
         // Non-sRGB first: frame bytes reach the screen unchanged and egui prefers it.
@@ -124,7 +138,11 @@ impl Player {
             height: size.height.max(1),
             present_mode: wgpu::PresentMode::AutoVsync,
             desired_maximum_frame_latency: 2,
-            alpha_mode: caps.alpha_modes.first().copied().unwrap_or(wgpu::CompositeAlphaMode::Auto),
+            alpha_mode: caps
+                .alpha_modes
+                .first()
+                .copied()
+                .unwrap_or(wgpu::CompositeAlphaMode::Auto),
             view_formats: vec![],
         };
         surface.configure(&device, &config);
@@ -139,7 +157,16 @@ impl Player {
         );
         let info = adapter.get_info();
         self.hud.adapter = format!("{} · {:?} · {:?}", info.name, info.backend, format);
-        Ok(Gfx { window, instance, surface, config, device, queue, pass, egui })
+        Ok(Gfx {
+            window,
+            instance,
+            surface,
+            config,
+            device,
+            queue,
+            pass,
+            egui,
+        })
     }
 
     fn fail(&mut self, event_loop: &ActiveEventLoop, e: anyhow::Error) {
@@ -160,7 +187,10 @@ impl Player {
                     self.panes.truncate(set.panes.len());
                     for (i, p) in set.panes.iter().enumerate() {
                         if i == self.panes.len() {
-                            self.panes.push(Pane { label: p.label.clone(), pending: None });
+                            self.panes.push(Pane {
+                                label: p.label.clone(),
+                                pending: None,
+                            });
                         }
                         self.panes[i].label = p.label.clone();
                         self.panes[i].pending = Some(p.output.frame.clone());
@@ -195,7 +225,8 @@ impl Player {
                 SimEvent::Paused(p) => self.hud.paused = p,
                 SimEvent::Recording(n) => self.hud.recording = n,
                 SimEvent::Saved { episode, preview } => {
-                    self.hud.last_saved = Some(format!("{}\n{}", episode.display(), preview.display()));
+                    self.hud.last_saved =
+                        Some(format!("{}\n{}", episode.display(), preview.display()));
                 }
                 SimEvent::Notice(msg) => self.hud.message = Some(msg),
                 SimEvent::Fatal(msg) => self.fail(event_loop, anyhow!(msg)),
@@ -221,7 +252,8 @@ impl Player {
             }
         }
         let texture = match gfx.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
+            wgpu::CurrentSurfaceTexture::Success(t)
+            | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
             wgpu::CurrentSurfaceTexture::Outdated => {
                 gfx.surface.configure(&gfx.device, &gfx.config);
                 return;
@@ -238,9 +270,18 @@ impl Player {
             }
             _ => return,
         };
-        let view = texture.texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let view = texture
+            .texture
+            .create_view(&wgpu::TextureViewDescriptor::default());
         let size = [gfx.config.width, gfx.config.height];
-        gfx.pass.render(&gfx.device, &gfx.queue, &view, size, &frame.views, Some(frame.ui));
+        gfx.pass.render(
+            &gfx.device,
+            &gfx.queue,
+            &view,
+            size,
+            &frame.views,
+            Some(frame.ui),
+        );
         gfx.window.pre_present_notify();
         texture.present();
     }
@@ -249,15 +290,26 @@ impl Player {
     /// consume, and every release (so no key stays held). Tab belongs to the game unless a
     /// text field has focus (egui would otherwise always take it for focus navigation).
     fn key_event(&mut self, event_loop: &ActiveEventLoop, event: &WindowEvent) -> bool {
-        let WindowEvent::KeyboardInput { event: key_event, .. } = event else { return false };
-        let PhysicalKey::Code(code) = key_event.physical_key else { return false };
+        let WindowEvent::KeyboardInput {
+            event: key_event, ..
+        } = event
+        else {
+            return false;
+        };
+        let PhysicalKey::Code(code) = key_event.physical_key else {
+            return false;
+        };
         let pressed = key_event.state == ElementState::Pressed;
         let egui_focus = self.ctx.egui_wants_keyboard_input();
         let consumed = match self.gfx.as_mut() {
-            Some(gfx) if !(code == KeyCode::Tab && !egui_focus) => gfx.egui.on_window_event(&gfx.window, event).consumed,
+            Some(gfx) if !(code == KeyCode::Tab && !egui_focus) => {
+                gfx.egui.on_window_event(&gfx.window, event).consumed
+            }
             _ => false,
         };
-        let Some(key) = Key::from_keycode(code) else { return true };
+        let Some(key) = Key::from_keycode(code) else {
+            return true;
+        };
         if pressed && (consumed || key_event.repeat) {
             return true;
         }

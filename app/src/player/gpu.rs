@@ -72,16 +72,33 @@ impl Gpu {
         let instance = wgpu::Instance::new(instance_descriptor(choice, None));
         let adapters = pollster::block_on(instance.enumerate_adapters(choice.backends()));
         let pick = |kind: Option<wgpu::DeviceType>| {
-            adapters.iter().find(|a| kind.is_none_or(|k| a.get_info().device_type == k)).cloned()
+            adapters
+                .iter()
+                .find(|a| kind.is_none_or(|k| a.get_info().device_type == k))
+                .cloned()
         };
-        let adapter = if prefer_software { pick(Some(wgpu::DeviceType::Cpu)).or_else(|| pick(None)) } else { None };
+        let adapter = if prefer_software {
+            pick(Some(wgpu::DeviceType::Cpu)).or_else(|| pick(None))
+        } else {
+            None
+        };
         let adapter = match adapter {
             Some(a) => a,
-            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
-                .map_err(|e| GpuError::NoAdapter { backend: choice.to_string(), reason: e.to_string() })?,
+            None => pollster::block_on(
+                instance.request_adapter(&wgpu::RequestAdapterOptions::default()),
+            )
+            .map_err(|e| GpuError::NoAdapter {
+                backend: choice.to_string(),
+                reason: e.to_string(),
+            })?,
         };
         let (device, queue) = request_device(&adapter)?;
-        Ok(Gpu { instance, adapter, device, queue })
+        Ok(Gpu {
+            instance,
+            adapter,
+            device,
+            queue,
+        })
     }
 
     /// One line naming the adapter and backend, for the HUD and logs.
@@ -117,6 +134,8 @@ pub fn request_device(adapter: &wgpu::Adapter) -> Result<(wgpu::Device, wgpu::Qu
         required_limits: base.using_resolution(adapter.limits()),
         ..Default::default()
     };
-    pollster::block_on(adapter.request_device(&desc))
-        .map_err(|e| GpuError::NoDevice { adapter: adapter.get_info().name, reason: e.to_string() })
+    pollster::block_on(adapter.request_device(&desc)).map_err(|e| GpuError::NoDevice {
+        adapter: adapter.get_info().name,
+        reason: e.to_string(),
+    })
 }

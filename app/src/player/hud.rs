@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, RichText, Sense, Stroke, StrokeKind, Vec2};
-use memworld_scenes::{MazeInfo, Pose, SceneKind};
+use scenes::{MazeInfo, Pose, SceneKind};
 
 use crate::player::input::KEY_LEGEND;
 use crate::player::layout::{pane_slots, PixelRect};
@@ -47,7 +47,13 @@ pub struct HudModel {
 }
 
 impl HudModel {
-    pub fn new(scene: SceneKind, maze_size: Option<usize>, resolution: usize, seed: u64, control_hz: f64) -> Self {
+    pub fn new(
+        scene: SceneKind,
+        maze_size: Option<usize>,
+        resolution: usize,
+        seed: u64,
+        control_hz: f64,
+    ) -> Self {
         Self {
             scene,
             maze_size,
@@ -81,13 +87,20 @@ pub struct RateMeter {
 
 impl RateMeter {
     pub fn new(window: Duration) -> Self {
-        Self { window, stamps: VecDeque::new() }
+        Self {
+            window,
+            stamps: VecDeque::new(),
+        }
     }
 
     /// Record an event at time `t` (any fixed origin, non-decreasing).
     pub fn tick(&mut self, t: Duration) {
         self.stamps.push_back(t);
-        while self.stamps.front().is_some_and(|&s| t.saturating_sub(s) > self.window) {
+        while self
+            .stamps
+            .front()
+            .is_some_and(|&s| t.saturating_sub(s) > self.window)
+        {
             self.stamps.pop_front();
         }
     }
@@ -112,10 +125,18 @@ pub struct HudFrame {
 }
 
 /// Run egui for one frame: the side panel, then the panes (one per label) in the rest.
-pub fn run(ctx: &egui::Context, raw: egui::RawInput, model: &HudModel, labels: &[String]) -> HudFrame {
+pub fn run(
+    ctx: &egui::Context,
+    raw: egui::RawInput,
+    model: &HudModel,
+    labels: &[String],
+) -> HudFrame {
     let mut views = Vec::new();
     let full = ctx.run_ui(raw, |ui| {
-        egui::Panel::right("hud").resizable(false).exact_size(PANEL_WIDTH).show(ui, |ui| panel(ui, model));
+        egui::Panel::right("hud")
+            .resizable(false)
+            .exact_size(PANEL_WIDTH)
+            .show(ui, |ui| panel(ui, model));
         let ppp = ui.ctx().pixels_per_point();
         let area = ui.available_rect_before_wrap().shrink(PANE_MARGIN);
         let px = |v: f32| (v * ppp).round();
@@ -125,23 +146,44 @@ pub fn run(ctx: &egui::Context, raw: egui::RawInput, model: &HudModel, labels: &
             (px(area.max.x) - px(area.min.x)).max(0.0) as u32,
             (px(area.max.y) - px(area.min.y)).max(0.0) as u32,
         );
-        let slots = pane_slots(area_px, labels.len(), px(LABEL_HEIGHT) as u32, px(PANE_MARGIN) as u32);
+        let slots = pane_slots(
+            area_px,
+            labels.len(),
+            px(LABEL_HEIGHT) as u32,
+            px(PANE_MARGIN) as u32,
+        );
         for (slot, label) in slots.iter().zip(labels) {
             let l = slot.label;
             let pos = Pos2::new(l.x as f32 / ppp, (l.y as f32 + l.h as f32 / 2.0) / ppp);
-            ui.painter().text(pos, Align2::LEFT_CENTER, label, FontId::proportional(14.0), Color32::from_gray(220));
+            ui.painter().text(
+                pos,
+                Align2::LEFT_CENTER,
+                label,
+                FontId::proportional(14.0),
+                Color32::from_gray(220),
+            );
         }
         views = slots.iter().map(|s| s.view).collect();
     });
     let primitives = ctx.tessellate(full.shapes, full.pixels_per_point);
     HudFrame {
-        ui: UiFrame { primitives, textures_delta: full.textures_delta, pixels_per_point: full.pixels_per_point },
+        ui: UiFrame {
+            primitives,
+            textures_delta: full.textures_delta,
+            pixels_per_point: full.pixels_per_point,
+        },
         views,
         platform: full.platform_output,
     }
 }
 
 fn panel(ui: &mut egui::Ui, m: &HudModel) {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| panel_contents(ui, m));
+}
+
+fn panel_contents(ui: &mut egui::Ui, m: &HudModel) {
     ui.add_space(6.0);
     let title = match m.maze_size {
         Some(n) => format!("{} {n}×{n}", m.scene.name()),
@@ -150,43 +192,71 @@ fn panel(ui: &mut egui::Ui, m: &HudModel) {
     ui.heading(RichText::new(title).strong());
     ui.horizontal(|ui| {
         if m.paused {
-            ui.label(RichText::new("⏸ PAUSED").color(Color32::from_rgb(250, 200, 80)).strong());
+            ui.label(
+                RichText::new("PAUSED")
+                    .color(Color32::from_rgb(250, 200, 80))
+                    .strong(),
+            );
         } else {
             ui.label(RichText::new("▶ running").color(Color32::from_rgb(120, 220, 120)));
         }
         if let Some(frames) = m.recording {
-            ui.label(RichText::new(format!("● REC {frames}")).color(Color32::from_rgb(240, 70, 70)).strong());
+            let red = Color32::from_rgb(240, 70, 70);
+            let (dot, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
+            ui.painter().circle_filled(dot.center(), 5.0, red);
+            ui.label(RichText::new(format!("REC {frames}")).color(red).strong());
         }
     });
     ui.separator();
-    egui::Grid::new("hud stats").num_columns(2).spacing([12.0, 3.0]).striped(true).show(ui, |ui| {
-        row(ui, "display", format!("{:.1} FPS", m.display_fps));
-        row(ui, "control", format!("{:.2} / {:.2} Hz", m.control_rate, m.control_hz));
-        row(ui, "step", m.steps.to_string());
-        row(ui, "action", m.action.clone());
-        if let Some(p) = m.pose {
-            let [x, y, z] = p.position;
-            let pos = match m.scene {
-                SceneKind::Maze => format!("x {x:.2}  y {y:.2}"),
-                SceneKind::Voxel => format!("{x:.1}, {y:.1}, {z:.1}"),
-            };
-            row(ui, "position", pos);
-            row(ui, "heading", format!("{:.1}°", p.yaw.to_degrees().rem_euclid(360.0)));
-        }
-        row(ui, "reward", format!("{:+.1}  (score {:.1})", m.reward, m.score));
-        if let Some(c) = m.target_color {
-            ui.label("target");
-            ui.horizontal(|ui| {
-                let (rect, _) = ui.allocate_exact_size(Vec2::new(28.0, 14.0), Sense::hover());
-                ui.painter().rect_filled(rect, 2.0, color(c));
-                ui.painter().rect_stroke(rect, 2.0, Stroke::new(1.0, Color32::from_gray(200)), StrokeKind::Outside);
-                ui.monospace(format!("{:.2} {:.2} {:.2}", c[0], c[1], c[2]));
-            });
-            ui.end_row();
-        }
-        row(ui, "seed", m.seed.to_string());
-        row(ui, "frame", format!("{0}×{0} px", m.resolution));
-    });
+    egui::Grid::new("hud stats")
+        .num_columns(2)
+        .spacing([12.0, 3.0])
+        .striped(true)
+        .show(ui, |ui| {
+            row(ui, "display", format!("{:.1} FPS", m.display_fps));
+            row(
+                ui,
+                "control",
+                format!("{:.2} / {:.2} Hz", m.control_rate, m.control_hz),
+            );
+            row(ui, "step", m.steps.to_string());
+            row(ui, "action", m.action.clone());
+            if let Some(p) = m.pose {
+                let [x, y, z] = p.position;
+                let pos = match m.scene {
+                    SceneKind::Maze => format!("x {x:.2}  y {y:.2}"),
+                    SceneKind::Voxel => format!("{x:.1}, {y:.1}, {z:.1}"),
+                };
+                row(ui, "position", pos);
+                row(
+                    ui,
+                    "heading",
+                    format!("{:.1}°", p.yaw.to_degrees().rem_euclid(360.0)),
+                );
+            }
+            row(
+                ui,
+                "reward",
+                format!("{:+.1}  (score {:.1})", m.reward, m.score),
+            );
+            if let Some(c) = m.target_color {
+                ui.label("target");
+                ui.horizontal(|ui| {
+                    let (rect, _) = ui.allocate_exact_size(Vec2::new(28.0, 14.0), Sense::hover());
+                    ui.painter().rect_filled(rect, 2.0, color(c));
+                    ui.painter().rect_stroke(
+                        rect,
+                        2.0,
+                        Stroke::new(1.0, Color32::from_gray(200)),
+                        StrokeKind::Outside,
+                    );
+                    ui.monospace(format!("{:.2} {:.2} {:.2}", c[0], c[1], c[2]));
+                });
+                ui.end_row();
+            }
+            row(ui, "seed", m.seed.to_string());
+            row(ui, "frame", format!("{0}×{0} px", m.resolution));
+        });
     if let Some(maze) = &m.maze {
         ui.separator();
         minimap(ui, maze, m.pose);
@@ -200,13 +270,21 @@ fn panel(ui: &mut egui::Ui, m: &HudModel) {
         ui.add(egui::Label::new(RichText::new(msg).color(Color32::from_rgb(250, 200, 80))).wrap());
     }
     ui.separator();
-    egui::Grid::new("hud keys").num_columns(2).spacing([10.0, 1.0]).show(ui, |ui| {
-        for (keys, what) in KEY_LEGEND {
-            ui.label(RichText::new(*keys).monospace().size(11.0).color(Color32::from_gray(230)));
-            ui.label(RichText::new(*what).size(11.0));
-            ui.end_row();
-        }
-    });
+    egui::Grid::new("hud keys")
+        .num_columns(2)
+        .spacing([10.0, 1.0])
+        .show(ui, |ui| {
+            for (keys, what) in KEY_LEGEND {
+                ui.label(
+                    RichText::new(*keys)
+                        .monospace()
+                        .size(11.0)
+                        .color(Color32::from_gray(230)),
+                );
+                ui.label(RichText::new(*what).size(11.0));
+                ui.end_row();
+            }
+        });
     if !m.adapter.is_empty() {
         ui.add(egui::Label::new(RichText::new(&m.adapter).size(10.0).weak()).wrap());
     }
@@ -235,12 +313,24 @@ fn minimap(ui: &mut egui::Ui, maze: &MazeInfo, pose: Option<Pose>) {
     let origin = resp.rect.min;
     let cell = side / n as f32;
     // World (x, y) in cells, y up → screen point.
-    let to_screen = |x: f64, y: f64| Pos2::new(origin.x + x as f32 * cell, origin.y + (n as f64 - y) as f32 * cell);
+    let to_screen = |x: f64, y: f64| {
+        Pos2::new(
+            origin.x + x as f32 * cell,
+            origin.y + (n as f64 - y) as f32 * cell,
+        )
+    };
     for y in 0..n {
         for x in 0..n {
             let free = maze.layout[y * n + x] == 1;
-            let r = Rect::from_two_pos(to_screen(x as f64, y as f64), to_screen(x as f64 + 1.0, y as f64 + 1.0));
-            let c = if free { Color32::from_gray(52) } else { Color32::from_rgb(120, 110, 100) };
+            let r = Rect::from_two_pos(
+                to_screen(x as f64, y as f64),
+                to_screen(x as f64 + 1.0, y as f64 + 1.0),
+            );
+            let c = if free {
+                Color32::from_gray(52)
+            } else {
+                Color32::from_rgb(120, 110, 100)
+            };
             painter.rect_filled(r, 0.0, c);
         }
     }
@@ -257,13 +347,24 @@ fn minimap(ui: &mut egui::Ui, maze: &MazeInfo, pose: Option<Pose>) {
     if let Some(p) = pose {
         let [hx, hy] = p.heading();
         let tip = to_screen(p.position[0] + 0.45 * hx, p.position[1] + 0.45 * hy);
-        let left = to_screen(p.position[0] - 0.3 * hx - 0.25 * hy, p.position[1] - 0.3 * hy + 0.25 * hx);
-        let right = to_screen(p.position[0] - 0.3 * hx + 0.25 * hy, p.position[1] - 0.3 * hy - 0.25 * hx);
+        let left = to_screen(
+            p.position[0] - 0.3 * hx - 0.25 * hy,
+            p.position[1] - 0.3 * hy + 0.25 * hx,
+        );
+        let right = to_screen(
+            p.position[0] - 0.3 * hx + 0.25 * hy,
+            p.position[1] - 0.3 * hy - 0.25 * hx,
+        );
         painter.add(egui::Shape::convex_polygon(
             vec![tip, left, right],
             Color32::from_rgb(255, 230, 60),
             Stroke::new(1.0, Color32::BLACK),
         ));
     }
-    painter.rect_stroke(resp.rect, 0.0, Stroke::new(1.0, Color32::from_gray(90)), StrokeKind::Outside);
+    painter.rect_stroke(
+        resp.rect,
+        0.0,
+        Stroke::new(1.0, Color32::from_gray(90)),
+        StrokeKind::Outside,
+    );
 }

@@ -51,7 +51,12 @@ impl Key {
     pub fn is_movement(self) -> bool {
         matches!(
             self,
-            Key::Forward | Key::TurnLeft | Key::TurnRight | Key::ForwardLeft | Key::ForwardRight | Key::Jump
+            Key::Forward
+                | Key::TurnLeft
+                | Key::TurnRight
+                | Key::ForwardLeft
+                | Key::ForwardRight
+                | Key::Jump
         )
     }
 }
@@ -91,27 +96,46 @@ pub enum Order {
     Quit,
 }
 
-/// Movement keys in press order, each marked held or not: a key pressed and released since the
-/// last control tick stays until that tick, so a quick tap between two ticks still moves once.
+/// Movement keys in press order. A key pressed and released between two control ticks stays
+/// until the next tick, so a quick tap still moves once; a key that has already acted in a
+/// tick is gone as soon as it is released.
 #[derive(Clone, Debug, Default)]
 pub struct InputState {
-    active: Vec<(Key, bool)>,
+    active: Vec<Active>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Active {
+    key: Key,
+    held: bool,
+    /// Has acted in at least one tick.
+    counted: bool,
 }
 
 impl InputState {
     pub fn key(&mut self, key: Key, pressed: bool) {
         debug_assert!(key.is_movement(), "only movement keys are sampled per tick");
-        let slot = self.active.iter().position(|(k, _)| *k == key);
+        let slot = self.active.iter().position(|a| a.key == key);
         match (slot, pressed) {
-            (Some(i), true) => {
-                if !self.active[i].1 {
-                    // Tapped again before the tick: it is the newest press now.
-                    self.active.remove(i);
-                    self.active.push((key, true));
-                }
+            (Some(i), true) if !self.active[i].held => {
+                // Tapped again before the tick: it is the newest press now.
+                self.active.remove(i);
+                self.active.push(Active {
+                    key,
+                    held: true,
+                    counted: false,
+                });
             }
-            (None, true) => self.active.push((key, true)),
-            (Some(i), false) => self.active[i].1 = false,
+            (Some(_), true) => {}
+            (None, true) => self.active.push(Active {
+                key,
+                held: true,
+                counted: false,
+            }),
+            (Some(i), false) if self.active[i].counted => {
+                self.active.remove(i);
+            }
+            (Some(i), false) => self.active[i].held = false,
             (None, false) => {}
         }
     }
@@ -123,19 +147,22 @@ impl InputState {
 
     /// The action for this tick (without consuming taps), by name lookup in `action_names`.
     pub fn peek_action(&self, action_names: &[&str]) -> usize {
-        let keys: Vec<Key> = self.active.iter().map(|(k, _)| *k).collect();
+        let keys: Vec<Key> = self.active.iter().map(|a| a.key).collect();
         resolve_action(&keys, action_names)
     }
 
-    /// The action for this tick; forgets the keys released since the last tick.
+    /// The action for this tick; forgets the taps it consumed.
     pub fn take_action(&mut self, action_names: &[&str]) -> usize {
         let action = self.peek_action(action_names);
-        self.active.retain(|(_, held)| *held);
+        self.active.retain(|a| a.held);
+        for a in &mut self.active {
+            a.counted = true;
+        }
         action
     }
 
     pub fn any_held(&self) -> bool {
-        self.active.iter().any(|(_, held)| *held)
+        self.active.iter().any(|a| a.held)
     }
 }
 
@@ -144,7 +171,11 @@ impl InputState {
 /// whose action the scene lacks (Space in the maze) are ignored; nothing usable → noop (0).
 pub fn resolve_action(keys: &[Key], action_names: &[&str]) -> usize {
     let find = |name: &str| action_names.iter().position(|n| *n == name);
-    let usable: Vec<Key> = keys.iter().copied().filter(|k| single_name(*k).and_then(find).is_some()).collect();
+    let usable: Vec<Key> = keys
+        .iter()
+        .copied()
+        .filter(|k| single_name(*k).and_then(find).is_some())
+        .collect();
     if usable.is_empty() {
         return 0;
     }
@@ -204,8 +235,16 @@ impl ControlClock {
     /// # Panics
     /// If `hz` is not a positive finite number (the CLI validates it first).
     pub fn new(hz: f64) -> Self {
-        assert!(hz.is_finite() && hz > 0.0, "control rate must be positive, got {hz}");
-        Self { period: Duration::from_secs_f64(1.0 / hz), next: None, max_catch_up: 2, dropped: 0 }
+        assert!(
+            hz.is_finite() && hz > 0.0,
+            "control rate must be positive, got {hz}"
+        );
+        Self {
+            period: Duration::from_secs_f64(1.0 / hz),
+            next: None,
+            max_catch_up: 2,
+            dropped: 0,
+        }
     }
 
     pub fn period(&self) -> Duration {
@@ -256,7 +295,11 @@ pub struct Controller {
 
 impl Controller {
     pub fn new(hz: f64) -> Self {
-        Self { input: InputState::default(), clock: ControlClock::new(hz), paused: false }
+        Self {
+            input: InputState::default(),
+            clock: ControlClock::new(hz),
+            paused: false,
+        }
     }
 
     pub fn paused(&self) -> bool {
@@ -308,7 +351,9 @@ impl Controller {
         if self.paused {
             return Vec::new();
         }
-        (0..ticks).map(|_| Order::Step(self.input.take_action(action_names))).collect()
+        (0..ticks)
+            .map(|_| Order::Step(self.input.take_action(action_names)))
+            .collect()
     }
 
     /// Time until the next tick is due, for a thread that sleeps between ticks.

@@ -46,11 +46,22 @@ pub fn fit_frame(area: PixelRect, frame_w: u32, frame_h: u32) -> PixelRect {
         (frame_w * k, frame_h * k)
     } else if area.w as u64 * frame_h as u64 <= area.h as u64 * frame_w as u64 {
         // Width-limited shrink.
-        (area.w, ((frame_h as u64 * area.w as u64) / frame_w as u64).max(1) as u32)
+        (
+            area.w,
+            ((frame_h as u64 * area.w as u64) / frame_w as u64).max(1) as u32,
+        )
     } else {
-        (((frame_w as u64 * area.h as u64) / frame_h as u64).max(1) as u32, area.h)
+        (
+            ((frame_w as u64 * area.h as u64) / frame_h as u64).max(1) as u32,
+            area.h,
+        )
     };
-    PixelRect::new(area.x + ((area.w - w) / 2) as i32, area.y + ((area.h - h) / 2) as i32, w, h)
+    PixelRect::new(
+        area.x + ((area.w - w) / 2) as i32,
+        area.y + ((area.h - h) / 2) as i32,
+        w,
+        h,
+    )
 }
 
 /// One pane of the window: a label strip on top and the view that shows its frame.
@@ -109,6 +120,9 @@ mod tests {
 
     #[test]
     fn clamp_scissor() {
-        assert_eq!(PixelRect::new(-5, 10, 20, 100).clamp_to(12, 50), PixelRect::new(0, 10, 12, 40));
+        assert_eq!(
+            PixelRect::new(-5, 10, 20, 100).clamp_to(12, 50),
+            PixelRect::new(0, 10, 12, 40)
+        );
     }
 }

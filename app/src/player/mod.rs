@@ -21,7 +21,7 @@ pub mod sim;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use memworld_scenes::SceneKind;
+use scenes::SceneKind;
 
 pub use gpu::BackendChoice;
 
@@ -65,21 +65,27 @@ pub struct PlayArgs {
 fn parse_size(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n @ (9 | 11 | 13 | 15)) => Ok(n),
-        _ => Err(format!("'{s}' is not a maze size (expected 9, 11, 13 or 15)")),
+        _ => Err(format!(
+            "'{s}' is not a maze size (expected 9, 11, 13 or 15)"
+        )),
     }
 }
 
 fn parse_res(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n @ (64 | 128 | 256)) => Ok(n),
-        _ => Err(format!("'{s}' is not a resolution (expected 64, 128 or 256)")),
+        _ => Err(format!(
+            "'{s}' is not a resolution (expected 64, 128 or 256)"
+        )),
     }
 }
 
 fn parse_hz(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 60.0 => Ok(v),
-        _ => Err(format!("'{s}' is not a control rate (expected a number in (0, 60])")),
+        _ => Err(format!(
+            "'{s}' is not a control rate (expected a number in (0, 60])"
+        )),
     }
 }
 
@@ -92,7 +98,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
 /// The environments of the plain player: one pane showing the real scene.
 pub fn real_scene_factory(size: usize, res: usize) -> sim::EnvFactory {
     Box::new(move |kind| {
-        let env = memworld_scenes::make_env(kind, size, res).map_err(|e| e.to_string())?;
-        Ok(vec![sim::PaneEnv { label: format!("real · {}", kind.name()), env }])
+        let env = scenes::factory::make_env(kind, size, res).map_err(|e| e.to_string())?;
+        Ok(vec![sim::PaneEnv {
+            label: format!("real · {}", kind.name()),
+            env,
+        }])
     })
 }

@@ -8,20 +8,19 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
-use memworld_scenes::episode::{write_episode, Episode, EpisodeBuilder, EpisodeMeta, FORMAT_VERSION};
-use memworld_scenes::{StepInfo, StepOutput};
+use scenes::episode::{write_episode, Episode, EpisodeBuilder, EpisodeMeta, FORMAT_VERSION};
+use scenes::factory::default_size;
+use scenes::{Frame, SceneKind, StepInfo, StepOutput};
 
 use crate::player::sim::{PaneEnv, SimEvent};
 
 /// Frames per second of the GIF preview (the control rate of Memory Maze).
 pub const PREVIEW_FPS: u32 = 4;
 
-/// Where recordings go and what the files say about their scene.
+/// Where recordings go.
 #[derive(Clone, Debug)]
 pub struct RecordMeta {
     pub dir: PathBuf,
-    /// Size the scenes are built with (`--size`); maze files take the size from the level.
-    pub size: usize,
 }
 
 struct Active {
@@ -41,7 +40,13 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(meta: RecordMeta, events: Sender<SimEvent>) -> Self {
-        Self { meta, active: None, events, writers: Vec::new(), saved: 0 }
+        Self {
+            meta,
+            active: None,
+            events,
+            writers: Vec::new(),
+            saved: 0,
+        }
     }
 
     /// Frames recorded so far; `None` when not recording.
@@ -54,7 +59,7 @@ impl Recorder {
         let env = &pane.env;
         let size = match &current.info {
             StepInfo::Maze(m) => m.size,
-            StepInfo::Voxel => self.meta.size,
+            StepInfo::Voxel => default_size(SceneKind::Voxel),
         };
         let meta = EpisodeMeta {
             format_version: FORMAT_VERSION,
@@ -68,7 +73,11 @@ impl Recorder {
         };
         let mut builder = EpisodeBuilder::new(meta);
         builder.push_reset(current);
-        self.active = Some(Active { builder, scene: env.scene().name(), seed });
+        self.active = Some(Active {
+            builder,
+            scene: env.scene().name(),
+            seed,
+        });
     }
 
     /// Close the current file (if recording) and go on recording from `first`.
@@ -87,27 +96,35 @@ impl Recorder {
 
     /// Stop recording and save in the background; a recording without a single step is dropped.
     pub fn stop(&mut self) {
-        let Some(active) = self.active.take() else { return };
+        let Some(active) = self.active.take() else {
+            return;
+        };
         let _ = self.events.send(SimEvent::Recording(None));
         if active.builder.len() < 2 {
-            let _ = self.events.send(SimEvent::Notice("recording stopped before any step: nothing saved".into()));
+            let _ = self.events.send(SimEvent::Notice(
+                "recording stopped before any step: nothing saved".into(),
+            ));
             return;
         }
         let episode = active.builder.finish();
         let stem = self.next_stem(active.scene, active.seed);
         let dir = self.meta.dir.clone();
         let events = self.events.clone();
-        let spawned = std::thread::Builder::new().name("memworld-save".into()).spawn(move || {
-            let event = match save(&dir, &stem, &episode) {
-                Ok((episode, preview)) => SimEvent::Saved { episode, preview },
-                Err(e) => SimEvent::Notice(format!("recording not saved: {e}")),
-            };
-            let _ = events.send(event);
-        });
+        let spawned = std::thread::Builder::new()
+            .name("memworld-save".into())
+            .spawn(move || {
+                let event = match save(&dir, &stem, &episode) {
+                    Ok((episode, preview)) => SimEvent::Saved { episode, preview },
+                    Err(e) => SimEvent::Notice(format!("recording not saved: {e}")),
+                };
+                let _ = events.send(event);
+            });
         match spawned {
             Ok(h) => self.writers.push(h),
             Err(e) => {
-                let _ = self.events.send(SimEvent::Notice(format!("recording not saved: cannot start writer: {e}")));
+                let _ = self.events.send(SimEvent::Notice(format!(
+                    "recording not saved: cannot start writer: {e}"
+                )));
             }
         }
         self.writers.retain(|h| !h.is_finished());
@@ -139,4 +156,26 @@ pub fn save(dir: &Path, stem: &str, episode: &Episode) -> Result<(PathBuf, PathB
     write_episode(&npz, episode).map_err(|e| e.to_string())?;
     write_preview(&gif, episode)?;
     Ok((npz, gif))
+}
+
+/// Longest preview, in frames: longer recordings are previewed with every k-th frame, played
+/// k times faster, so the GIF stays small and as long as a 100 s clip.
+pub const PREVIEW_MAX_FRAMES: usize = 400;
+
+/// The GIF preview of `ep`: frames at least 128 pixels wide, real time up to
+/// [`PREVIEW_MAX_FRAMES`] frames.
+fn write_preview(path: &Path, ep: &Episode) -> Result<(), String> {
+    let r = ep.resolution();
+    let stride = ep.len().div_ceil(PREVIEW_MAX_FRAMES).max(1);
+    let frames: Vec<Frame> = (0..ep.len())
+        .step_by(stride)
+        .map(|t| Frame {
+            width: r,
+            height: r,
+            rgb: ep.frame(t).to_vec(),
+        })
+        .collect();
+    let fps = (PREVIEW_FPS * stride as u32).min(50);
+    let scale = (128 / r as u32).max(1);
+    crate::media::write_gif(path, &frames, fps, scale, &mut || {}).map_err(|e| format!("{e:#}"))
 }

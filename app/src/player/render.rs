@@ -4,7 +4,7 @@
 
 use crate::player::gpu::GpuError;
 use crate::player::layout::{fit_frame, PixelRect};
-use memworld_scenes::Frame;
+use scenes::Frame;
 
 /// The blit shader, kept in `shaders/` at the workspace root.
 pub const BLIT_WGSL: &str = include_str!("../../../shaders/blit.wgsl");
@@ -70,7 +70,9 @@ impl FramePass {
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: false,
-                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<BlitUniforms>() as u64),
+                        min_binding_size: wgpu::BufferSize::new(
+                            std::mem::size_of::<BlitUniforms>() as u64,
+                        ),
                     },
                     count: None,
                 },
@@ -116,9 +118,18 @@ impl FramePass {
             multiview_mask: None,
             cache: None,
         });
-        let options = egui_wgpu::RendererOptions { dithering: false, ..Default::default() };
+        let options = egui_wgpu::RendererOptions {
+            dithering: false,
+            ..Default::default()
+        };
         let egui = egui_wgpu::Renderer::new(device, format, options);
-        Self { format, pipeline, bind_layout, panes: Vec::new(), egui }
+        Self {
+            format,
+            pipeline,
+            bind_layout,
+            panes: Vec::new(),
+            egui,
+        }
     }
 
     pub fn format(&self) -> wgpu::TextureFormat {
@@ -126,17 +137,34 @@ impl FramePass {
     }
 
     /// Upload `frame` as pane `pane`'s image (the texture is recreated when its size changes).
-    pub fn set_frame(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, pane: usize, frame: &Frame) {
+    pub fn set_frame(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        pane: usize,
+        frame: &Frame,
+    ) {
         let (w, h) = (frame.width as u32, frame.height as u32);
-        assert_eq!(frame.rgb.len(), frame.width * frame.height * 3, "frame buffer does not match its size");
+        assert_eq!(
+            frame.rgb.len(),
+            frame.width * frame.height * 3,
+            "frame buffer does not match its size"
+        );
         if self.panes.len() <= pane {
             self.panes.resize_with(pane + 1, || None);
         }
-        if self.panes[pane].as_ref().is_none_or(|p| p.frame_size != [w, h]) {
+        if self.panes[pane]
+            .as_ref()
+            .is_none_or(|p| p.frame_size != [w, h])
+        {
             self.panes[pane] = Some(self.create_pane(device, w, h));
         }
         let gpu = self.panes[pane].as_ref().expect("pane created above");
-        let rgba: Vec<u8> = frame.rgb.chunks_exact(3).flat_map(|c| [c[0], c[1], c[2], 255]).collect();
+        let rgba: Vec<u8> = frame
+            .rgb
+            .chunks_exact(3)
+            .flat_map(|c| [c[0], c[1], c[2], 255])
+            .collect();
         queue.write_texture(
             wgpu::TexelCopyTextureInfo {
                 texture: &gpu.texture,
@@ -145,8 +173,16 @@ impl FramePass {
                 aspect: wgpu::TextureAspect::All,
             },
             &rgba,
-            wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * w), rows_per_image: Some(h) },
-            wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(4 * w),
+                rows_per_image: Some(h),
+            },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
         );
     }
 
@@ -165,7 +201,11 @@ impl FramePass {
         };
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("pane frame"),
-            size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+            size: wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
@@ -184,11 +224,22 @@ impl FramePass {
             label: Some("blit bind group"),
             layout: &self.bind_layout,
             entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: uniforms.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&view) },
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: uniforms.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&view),
+                },
             ],
         });
-        PaneGpu { texture, uniforms, bind_group, frame_size: [w, h] }
+        PaneGpu {
+            texture,
+            uniforms,
+            bind_group,
+            frame_size: [w, h],
+        }
     }
 
     /// The uniforms that draw a `frame_size` frame into `view`.
@@ -208,7 +259,11 @@ impl FramePass {
         let f = |v: u8| {
             let v = v as f32 / 255.0;
             if self.format.is_srgb() {
-                if v <= 0.04045 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) }
+                if v <= 0.04045 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
             } else {
                 v
             }
@@ -234,7 +289,9 @@ impl FramePass {
                 queue.write_buffer(&pane.uniforms, 0, bytemuck::bytes_of(&u));
             }
         }
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame pass") });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("frame pass"),
+        });
         let screen = egui_wgpu::ScreenDescriptor {
             size_in_pixels: size,
             pixels_per_point: ui.as_ref().map_or(1.0, |u| u.pixels_per_point),
@@ -244,7 +301,9 @@ impl FramePass {
             for (id, delta) in &ui.textures_delta.set {
                 self.egui.update_texture(device, queue, *id, delta);
             }
-            extra = self.egui.update_buffers(device, queue, &mut encoder, &ui.primitives, &screen);
+            extra = self
+                .egui
+                .update_buffers(device, queue, &mut encoder, &ui.primitives, &screen);
         }
         let bg = self.target_color(BACKGROUND_SRGB);
         {
@@ -273,7 +332,9 @@ impl FramePass {
                 .forget_lifetime();
             pass.set_pipeline(&self.pipeline);
             for (i, view) in views.iter().enumerate() {
-                let Some(Some(pane)) = self.panes.get(i) else { continue };
+                let Some(Some(pane)) = self.panes.get(i) else {
+                    continue;
+                };
                 let clip = view.clamp_to(width, height);
                 if clip.is_empty() {
                     continue;
@@ -307,7 +368,11 @@ impl Offscreen {
     pub fn new(device: &wgpu::Device, size: [u32; 2], format: wgpu::TextureFormat) -> Self {
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("offscreen target"),
-            size: wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 },
+            size: wgpu::Extent3d {
+                width: size[0],
+                height: size[1],
+                depth_or_array_layers: 1,
+            },
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
@@ -316,38 +381,59 @@ impl Offscreen {
             view_formats: &[],
         });
         let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-        Self { texture, view, size }
+        Self {
+            texture,
+            view,
+            size,
+        }
     }
 
     /// The target's pixels as tightly packed RGBA8, row 0 at the top (BGRA targets swizzled).
     ///
     /// # Shapes
     /// Returns `height * width * 4` bytes.
-    pub fn read_rgba(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<Vec<u8>, GpuError> {
+    pub fn read_rgba(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+    ) -> Result<Vec<u8>, GpuError> {
         let [w, h] = self.size;
         let row = 4 * w;
-        let padded = row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+        let padded =
+            row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
         let buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: (padded * h) as u64,
             usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
             mapped_at_creation: false,
         });
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("readback"),
+        });
         encoder.copy_texture_to_buffer(
             self.texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
                 buffer: &buffer,
-                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded), rows_per_image: Some(h) },
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded),
+                    rows_per_image: Some(h),
+                },
             },
-            wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
         );
         queue.submit(std::iter::once(encoder.finish()));
         let (tx, rx) = std::sync::mpsc::channel();
         buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
         rx.recv()
             .map_err(|e| GpuError::Readback(e.to_string()))?
             .map_err(|e| GpuError::Readback(e.to_string()))?;

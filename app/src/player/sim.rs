@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use memworld_scenes::{Env, SceneKind, StepOutput};
+use scenes::{Env, SceneKind, StepOutput};
 
 use crate::player::input::{Controller, Key, Order};
 use crate::player::record::{RecordMeta, Recorder};
@@ -53,7 +53,10 @@ pub enum SimEvent {
     /// Recording under way with this many frames; `None` = not recording.
     Recording(Option<usize>),
     /// A recording was written: the episode file and its GIF preview.
-    Saved { episode: PathBuf, preview: PathBuf },
+    Saved {
+        episode: PathBuf,
+        preview: PathBuf,
+    },
     /// Something failed but the session goes on (a save, a scene switch).
     Notice(String),
     /// The session cannot go on (no environment could be built).
@@ -128,10 +131,14 @@ impl Session {
         let panes: Vec<PaneFrame> = self
             .panes
             .iter_mut()
-            .map(|p| PaneFrame { label: p.label.clone(), output: p.env.reset(seed) })
+            .map(|p| PaneFrame {
+                label: p.label.clone(),
+                output: p.env.reset(seed),
+            })
             .collect();
         // A reset ends the recorded episode; recording goes on with the new one.
-        self.recorder.restart(&self.panes[0], seed, &panes[0].output);
+        self.recorder
+            .restart(&self.panes[0], seed, &panes[0].output);
         self.publish(None, panes);
     }
 
@@ -139,11 +146,18 @@ impl Session {
         if self.panes.is_empty() {
             return;
         }
-        let action = if action < self.action_names.len() { action } else { 0 };
+        let action = if action < self.action_names.len() {
+            action
+        } else {
+            0
+        };
         let panes: Vec<PaneFrame> = self
             .panes
             .iter_mut()
-            .map(|p| PaneFrame { label: p.label.clone(), output: p.env.step(action) })
+            .map(|p| PaneFrame {
+                label: p.label.clone(),
+                output: p.env.step(action),
+            })
             .collect();
         self.score += panes[0].output.reward;
         self.recorder.push_step(action, &panes[0].output);
@@ -151,7 +165,11 @@ impl Session {
         let truncated = panes[0].output.truncated;
         self.publish(Some(action), panes);
         if done {
-            let why = if truncated { "time limit" } else { "task ended" };
+            let why = if truncated {
+                "time limit"
+            } else {
+                "task ended"
+            };
             self.send(SimEvent::Notice(format!("episode over ({why}): new seed")));
             self.reset(self.seed.wrapping_add(1));
         }
@@ -192,7 +210,10 @@ impl Session {
                         self.panes = panes;
                         self.reset(self.seed);
                     }
-                    Err(e) => self.send(SimEvent::Notice(format!("cannot switch to {}: {e}", next.name()))),
+                    Err(e) => self.send(SimEvent::Notice(format!(
+                        "cannot switch to {}: {e}",
+                        next.name()
+                    ))),
                 }
             }
             Order::ToggleRecording => {
@@ -218,7 +239,10 @@ impl Session {
 /// What the window sends the simulation thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SimInput {
-    Key { key: Key, pressed: bool },
+    Key {
+        key: Key,
+        pressed: bool,
+    },
     /// The window lost focus: forget held keys.
     ReleaseAll,
     Shutdown,
@@ -234,7 +258,13 @@ pub struct SimThread {
 impl SimThread {
     /// Start the session (building the first scene on the calling thread, so a bad scene is
     /// reported before the window opens) and its thread stepping at `hz`.
-    pub fn spawn(factory: EnvFactory, scene: SceneKind, seed: u64, record: RecordMeta, hz: f64) -> Result<Self, String> {
+    pub fn spawn(
+        factory: EnvFactory,
+        scene: SceneKind,
+        seed: u64,
+        record: RecordMeta,
+        hz: f64,
+    ) -> Result<Self, String> {
         let (event_tx, events) = crossbeam_channel::unbounded();
         let (input, input_rx) = crossbeam_channel::unbounded();
         let session = Session::new(factory, scene, seed, record, event_tx)?;
@@ -242,7 +272,11 @@ impl SimThread {
             .name("memworld-sim".into())
             .spawn(move || run(session, Controller::new(hz), input_rx))
             .map_err(|e| format!("cannot start the simulation thread: {e}"))?;
-        Ok(Self { input, events, handle: Some(handle) })
+        Ok(Self {
+            input,
+            events,
+            handle: Some(handle),
+        })
     }
 
     pub fn send(&self, input: SimInput) {
@@ -281,7 +315,9 @@ fn run(mut session: Session, mut controller: Controller, input: Receiver<SimInpu
     loop {
         let wait = controller.until_next_tick(start.elapsed());
         let mut orders = match input.recv_timeout(wait) {
-            Ok(SimInput::Key { key, pressed }) => controller.key(key, pressed, session.action_names()),
+            Ok(SimInput::Key { key, pressed }) => {
+                controller.key(key, pressed, session.action_names())
+            }
             Ok(SimInput::ReleaseAll) => {
                 controller.release_all();
                 Vec::new()
