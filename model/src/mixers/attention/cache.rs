@@ -52,6 +52,12 @@ impl<B: Backend> KvCache<B> {
         self.capacity
     }
 
+    /// Frame slots allocated in the stored key tensor (`window − 1` once anything is committed
+    /// with a window; all committed frames without one).
+    pub fn slots_allocated(&self) -> usize {
+        self.keys.as_ref().map_or(0, |k| k.dims()[2])
+    }
+
     /// Check that a call with `[batch, h, w]` tokens matches what the cache already holds.
     pub(crate) fn check_layout(&self, layout: [usize; 3]) {
         if let Some(held) = self.layout {

@@ -67,6 +67,10 @@ impl AxialRopeSplit {
 /// Cosine and sine tables for the tokens of frames `first_frame..first_frame + frames` on an
 /// `h × w` grid (raster order inside a frame).
 ///
+/// Each pair turns with one axis only, so the tables are built per axis on the host in f64
+/// (`h·rows + w·cols + frames·frames_pairs` values: exact for long rollouts) and broadcast to all
+/// tokens on the device.
+///
 /// # Shapes
 /// - returns `(cos, sin)`, each `[frames, h * w, head_dim / 2]`
 pub fn rope_tables<B: Backend>(
@@ -77,23 +81,34 @@ pub fn rope_tables<B: Backend>(
     [h, w]: [usize; 2],
     device: &B::Device,
 ) -> (Tensor<B, 3>, Tensor<B, 3>) {
-    let pairs = split.pairs();
-    let mut cos = Vec::with_capacity(frames * h * w * pairs);
-    let mut sin = Vec::with_capacity(frames * h * w * pairs);
-    for f in first_frame..first_frame + frames {
-        for r in 0..h {
-            for c in 0..w {
-                for a in split.angles(theta, r, c, f) {
-                    cos.push(a.cos() as f32);
-                    sin.push(a.sin() as f32);
-                }
-            }
-        }
+    let full = [frames, h, w];
+    let axes = [
+        (split.rows, 0..h, [1, h, 1]),
+        (split.cols, 0..w, [1, 1, w]),
+        (
+            split.frames,
+            first_frame..first_frame + frames,
+            [frames, 1, 1],
+        ),
+    ];
+    let mut cos = Vec::with_capacity(3);
+    let mut sin = Vec::with_capacity(3);
+    for (m, positions, [d0, d1, d2]) in axes {
+        let angles: Vec<f64> = positions
+            .flat_map(|p| (0..m).map(move |i| p as f64 * theta.powf(-(i as f64) / m as f64)))
+            .collect();
+        let table = |f: fn(f64) -> f64| {
+            let v: Vec<f32> = angles.iter().map(|&a| f(a) as f32).collect();
+            Tensor::<B, 4>::from_data(TensorData::new(v, [d0, d1, d2, m]), device)
+                .expand([full[0], full[1], full[2], m])
+        };
+        cos.push(table(f64::cos));
+        sin.push(table(f64::sin));
     }
-    let shape = [frames, h * w, pairs];
+    let pairs = split.pairs();
     (
-        Tensor::from_data(TensorData::new(cos, shape), device),
-        Tensor::from_data(TensorData::new(sin, shape), device),
+        Tensor::cat(cos, 3).reshape([frames, h * w, pairs]),
+        Tensor::cat(sin, 3).reshape([frames, h * w, pairs]),
     )
 }
 

@@ -6,7 +6,7 @@ use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use scenes::Rng;
 
-use super::rope::{apply_rope, AxialRopeSplit};
+use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
 use super::*;
 use crate::tolerance::{assert_close, diff, to_vec};
 
@@ -159,6 +159,31 @@ fn prefill_then_streaming_equals_full_sequence() {
         check_streaming_equals_full::<Cpu>(window, &[5, 6, 1, 1], 1e-5, &dev);
         // History shorter than window − 1 when the multi-frame call arrives.
         check_streaming_equals_full::<Cpu>(window, &[2, 7, 1], 1e-5, &dev);
+    }
+}
+
+#[test]
+fn ring_buffer_holds_only_the_last_window_minus_one_frames() {
+    let dev = Default::default();
+    let attn = layer::<Cpu>(Some(4), 1, &dev);
+    let x = input::<Cpu, 5>(21, [1, 20, 2, 3, D_MODEL], &dev);
+    let mut cache = attn.empty_cache();
+    while cache.frames_seen() < 20 {
+        // Mix single frames and pairs so the ring wraps at different offsets.
+        let start = cache.frames_seen();
+        let n = if start % 3 == 0 { 2.min(20 - start) } else { 1 };
+        attn.forward_cached(frames(&x, start, n), &mut cache, true);
+        let seen = cache.frames_seen();
+        assert_eq!(cache.slots_allocated(), 3, "ring size after {seen} frames");
+        let (keys, values, mut held) = cache.held_in_slot_order().expect("frames held");
+        assert_eq!(keys.dims()[2], seen.min(3), "key slots after {seen} frames");
+        assert_eq!(
+            values.dims()[2],
+            seen.min(3),
+            "value slots after {seen} frames"
+        );
+        held.sort();
+        assert_eq!(held, (seen.saturating_sub(3)..seen).collect::<Vec<_>>());
     }
 }
 
@@ -378,6 +403,33 @@ fn rope_is_a_rotation_of_each_pair() {
         (dot(&x, &x) - dot(&y, &y)).abs() < 1e-5,
         "rotation changed the norm"
     );
+}
+
+#[test]
+fn rope_tables_match_per_token_angles() {
+    let dev = Default::default();
+    let (split, theta, first, [f, h, w]) = (AxialRopeSplit::for_head_dim(14), 100.0, 5, [3, 2, 3]);
+    let (cos, sin) = rope_tables::<Cpu>(split, theta, first, f, [h, w], &dev);
+    assert_eq!(cos.dims(), [f, h * w, 7]);
+    let (cos, sin) = (to_vec(cos), to_vec(sin));
+    let mut i = 0;
+    for frame in first..first + f {
+        for row in 0..h {
+            for col in 0..w {
+                for a in split.angles(theta, row, col, frame) {
+                    assert!(
+                        (cos[i] as f64 - a.cos()).abs() < 1e-6,
+                        "cos at {frame},{row},{col}"
+                    );
+                    assert!(
+                        (sin[i] as f64 - a.sin()).abs() < 1e-6,
+                        "sin at {frame},{row},{col}"
+                    );
+                    i += 1;
+                }
+            }
+        }
+    }
 }
 
 /// The wgpu device, or `None` (with a notice) when there is no adapter and `CI` is unset; on CI
