@@ -22,9 +22,10 @@ pub fn patchify<B: Backend>(frames: Tensor<B, 5>, p: usize) -> Tensor<B, 5> {
         "patchify: frame {h}×{w} is not a multiple of the patch {p}"
     );
     let (gh, gw) = (h / p, w / p);
+    // Batch and frames merged: some backends stop at 6 dimensions.
     frames
-        .reshape([b, f, gh, p, gw, p, c])
-        .permute([0, 1, 2, 4, 3, 5, 6])
+        .reshape([b * f, gh, p, gw, p, c])
+        .permute([0, 1, 3, 2, 4, 5])
         .reshape([b, f, gh, gw, p * p * c])
 }
 
@@ -42,8 +43,8 @@ pub fn unpatchify<B: Backend>(tokens: Tensor<B, 5>, p: usize, channels: usize) -
         p * p * channels
     );
     tokens
-        .reshape([b, f, gh, gw, p, p, channels])
-        .permute([0, 1, 2, 4, 3, 5, 6])
+        .reshape([b * f, gh, gw, p, p, channels])
+        .permute([0, 1, 3, 2, 4, 5])
         .reshape([b, f, gh * p, gw * p, channels])
 }
 

@@ -17,7 +17,11 @@ fn splice<const D: usize, K: burn::tensor::TensorKind<B> + burn::tensor::BasicOp
     t: usize,
 ) -> Tensor<B, D, K> {
     let f = x.dims()[1];
-    let mut parts = vec![x.clone().narrow(1, 0, t), with.clone().narrow(1, t, 1)];
+    let mut parts = Vec::new();
+    if t > 0 {
+        parts.push(x.clone().narrow(1, 0, t));
+    }
+    parts.push(with.clone().narrow(1, t, 1));
     if t + 1 < f {
         parts.push(x.clone().narrow(1, t + 1, f - t - 1));
     }
