@@ -1,9 +1,13 @@
 //! Headless subcommands: `record`, `rollout`, `inspect` (SPEC §1), and the flag handling they
 //! share.
 
+pub mod backend;
+pub mod bench;
+pub mod eval;
 pub mod inspect;
 pub mod record;
 pub mod rollout;
+pub mod train;
 
 use anyhow::{bail, Context, Result};
 use scenes::factory::{default_size, make_env};
