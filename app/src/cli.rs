@@ -20,6 +20,8 @@ pub enum Command {
     Rollout(crate::commands::rollout::RolloutArgs),
     /// Validate episode files (ours or Memory Maze's) and summarise them.
     Inspect(crate::commands::inspect::InspectArgs),
+    /// Train a world model (diffusion forcing, clean-prefix long-context scheme), resumable.
+    Train(crate::commands::train::TrainArgs),
     /// Evaluate checkpoints on the memory protocols (retrieval, reasoning): tables, plots, GIFs.
     Eval(crate::commands::eval::EvalArgs),
     /// Measure performance (dream: per-frame latency against rollout length).
@@ -33,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(args) => crate::commands::record::run(args),
         Command::Rollout(args) => crate::commands::rollout::run(args),
         Command::Inspect(args) => crate::commands::inspect::run(args),
+        Command::Train(args) => crate::commands::train::run(args),
         Command::Eval(args) => crate::commands::eval::run(args),
         Command::Bench(args) => crate::commands::bench::run(args),
     }
