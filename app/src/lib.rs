@@ -3,5 +3,5 @@
 pub mod cli;
 pub mod commands;
 pub mod media;
-pub mod plot;
 pub mod player;
+pub mod plot;

@@ -37,12 +37,22 @@ pub fn diff(actual: &[f32], expected: &[f32]) -> Diff {
         }
         scale = scale.max((e as f64).abs());
     }
-    Diff { max_abs, rel: max_abs / scale.max(1e-12), worst_index }
+    Diff {
+        max_abs,
+        rel: max_abs / scale.max(1e-12),
+        worst_index,
+    }
 }
 
 /// Assert that `actual` matches `expected` to `rel_tol` relative to the reference's scale (or
 /// `abs_tol` absolute, whichever is looser). The message names `what` and both errors.
-pub fn assert_close_slices(what: &str, actual: &[f32], expected: &[f32], rel_tol: f64, abs_tol: f64) {
+pub fn assert_close_slices(
+    what: &str,
+    actual: &[f32],
+    expected: &[f32],
+    rel_tol: f64,
+    abs_tol: f64,
+) {
     let d = diff(actual, expected);
     assert!(
         d.rel <= rel_tol || d.max_abs <= abs_tol,
