@@ -15,7 +15,8 @@ use std::sync::Arc;
 use memworld::player::gpu::{BackendChoice, Gpu};
 use memworld::player::hud::{self, HudModel};
 use memworld::player::layout::{fit_frame, PixelRect};
-use memworld::player::render::{BlitUniforms, FramePass, Offscreen, BACKGROUND_SRGB, BLIT_WGSL};
+use memworld::player::offscreen::Offscreen;
+use memworld::player::render::{BlitUniforms, FramePass, BACKGROUND_SRGB, BLIT_WGSL};
 use scenes::{Frame, MazeInfo, Pose, SceneKind};
 
 const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;

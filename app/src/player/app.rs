@@ -59,13 +59,14 @@ struct Player {
 /// Open the window and play until it is closed. Errors (no display, no adapter) come back as
 /// one-line messages with a hint.
 pub fn run_window(args: PlayArgs, factory: EnvFactory) -> anyhow::Result<()> {
-    let event_loop = EventLoop::new().map_err(|e| GpuError::NoDisplay(e.to_string()))?;
-    event_loop.set_control_flow(ControlFlow::Poll);
+    // The scene first: a bad setting is reported even where no window could open.
     let record = RecordMeta {
         dir: args.record_dir.clone(),
     };
     let sim = SimThread::spawn(factory, args.scene, args.seed, record, args.hz)
         .map_err(|e| anyhow!(e))?;
+    let event_loop = EventLoop::new().map_err(GpuError::no_display)?;
+    event_loop.set_control_flow(ControlFlow::Poll);
     let maze_size = (args.scene == scenes::SceneKind::Maze).then_some(args.size);
     let mut player = Player {
         backend: args.backend,
@@ -82,7 +83,7 @@ pub fn run_window(args: PlayArgs, factory: EnvFactory) -> anyhow::Result<()> {
     };
     event_loop
         .run_app(&mut player)
-        .map_err(|e| GpuError::NoDisplay(e.to_string()))?;
+        .map_err(GpuError::no_display)?;
     player.sim.shutdown();
     // Saves finished during shutdown are reported on stderr (the window is gone).
     for e in player.sim.events() {
@@ -104,7 +105,7 @@ impl Player {
         let window = Arc::new(
             event_loop
                 .create_window(attrs)
-                .map_err(|e| GpuError::NoDisplay(e.to_string()))?,
+                .map_err(GpuError::no_display)?,
         );
         let display = Box::new(event_loop.owned_display_handle());
         let instance = wgpu::Instance::new(instance_descriptor(self.backend, Some(display)));

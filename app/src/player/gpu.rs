@@ -45,7 +45,7 @@ impl fmt::Display for BackendChoice {
 /// Why the player could not get a GPU to draw with.
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
-    #[error("no display to open a window on ({0}); {HINT}")]
+    #[error("no display to open a window on ({0}); run it in a desktop session (or under Xvfb), or run `memworld rollout` headless")]
     NoDisplay(String),
     #[error("no GPU adapter for backend '{backend}' ({reason}); {HINT}")]
     NoAdapter { backend: String, reason: String },
@@ -55,6 +55,21 @@ pub enum GpuError {
     Surface(String),
     #[error("reading back the rendered image failed: {0}")]
     Readback(String),
+}
+
+impl GpuError {
+    /// A display error from winit, without the source location winit puts in its messages.
+    pub fn no_display(err: impl fmt::Display) -> GpuError {
+        let s = err.to_string();
+        let clean = match s.find("os error at ") {
+            Some(i) => match s[i..].find(": ") {
+                Some(j) => format!("{}{}", &s[..i], &s[i + j + 2..]),
+                None => s.clone(),
+            },
+            None => s.clone(),
+        };
+        GpuError::NoDisplay(clean.trim_end_matches('.').to_string())
+    }
 }
 
 /// An adapter with its device and queue.

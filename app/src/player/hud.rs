@@ -345,18 +345,14 @@ fn minimap(ui: &mut egui::Ui, maze: &MazeInfo, pose: Option<Pose>) {
         }
     }
     if let Some(p) = pose {
+        // An arrow along the heading: tip 0.6 cells ahead, base 0.35 behind, 0.6 wide.
+        let [x, y, _] = p.position;
         let [hx, hy] = p.heading();
-        let tip = to_screen(p.position[0] + 0.45 * hx, p.position[1] + 0.45 * hy);
-        let left = to_screen(
-            p.position[0] - 0.3 * hx - 0.25 * hy,
-            p.position[1] - 0.3 * hy + 0.25 * hx,
-        );
-        let right = to_screen(
-            p.position[0] - 0.3 * hx + 0.25 * hy,
-            p.position[1] - 0.3 * hy - 0.25 * hx,
-        );
+        let at =
+            |fwd: f64, left: f64| to_screen(x + fwd * hx - left * hy, y + fwd * hy + left * hx);
+        let arrow = vec![at(0.6, 0.0), at(-0.35, 0.3), at(-0.35, -0.3)];
         painter.add(egui::Shape::convex_polygon(
-            vec![tip, left, right],
+            arrow,
             Color32::from_rgb(255, 230, 60),
             Stroke::new(1.0, Color32::BLACK),
         ));

@@ -6,7 +6,8 @@
 //! - [`input`]: keys → actions and commands, fixed control clock;
 //! - [`sim`]: the environments and recorder on their own thread behind channels;
 //! - [`record`]: recordings → episode file + GIF preview, written atomically;
-//! - [`layout`], [`render`]: pane geometry and the wgpu frame pass (window or offscreen);
+//! - [`layout`], [`render`], [`offscreen`]: pane geometry and the wgpu frame pass, drawn into
+//!   the window or into a texture that can be read back;
 //! - [`hud`]: the egui overlay; [`gpu`]: adapters and errors; [`app`]: the winit handler.
 
 pub mod app;
@@ -14,6 +15,7 @@ pub mod gpu;
 pub mod hud;
 pub mod input;
 pub mod layout;
+pub mod offscreen;
 pub mod record;
 pub mod render;
 pub mod sim;
