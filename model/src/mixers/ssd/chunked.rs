@@ -9,7 +9,7 @@
 
 use burn::tensor::{backend::Backend, Bool, Tensor};
 
-use super::{expand_groups, ssd_dims};
+use super::ssd_dims;
 
 /// SSD by the four-stage chunk algorithm; equals [`super::reference_ssd`] for any
 /// `chunk_size ≥ 1`, including lengths that are not a multiple of it.
@@ -35,7 +35,9 @@ pub fn chunked_ssd<B: Backend>(
         ssd_dims(&x, &dt, &a, &b, &c, initial_state.as_ref());
     assert!(chunk_size > 0, "SSD: chunk_size must be at least 1");
     let device = x.device();
-    let l = chunk_size;
+    // A sequence shorter than a chunk is one chunk of its own length (streaming a frame of a
+    // few tokens must not pay for a padded 64-step chunk); the result is the same.
+    let l = chunk_size.min(seq);
     let n_chunks = seq.div_ceil(l);
     let padded = n_chunks * l;
 
@@ -62,81 +64,104 @@ pub fn chunked_ssd<B: Backend>(
         (x, dt, b, c)
     };
 
-    // [batch, padded, heads, k] → [batch, heads, n_chunks, l, k]
+    // [batch, padded, m, k] → [batch, m, n_chunks, l, k], m = heads or groups
     let to_chunks = |t: Tensor<B, 4>| {
-        let [_, _, _, k] = t.dims();
-        t.reshape([batch, n_chunks, l, heads, k])
+        let [_, _, m, k] = t.dims();
+        t.reshape([batch, n_chunks, l, m, k])
             .permute([0, 3, 1, 2, 4])
     };
     let x = to_chunks(x);
-    let b = to_chunks(expand_groups(b, heads));
-    let c = to_chunks(expand_groups(c, heads));
+    // B and C stay per group: the C Bᵀ products are shared by the group's heads.
+    let b = to_chunks(b);
+    let c = to_chunks(c);
     let dt = dt
         .reshape([batch, n_chunks, l, heads])
         .permute([0, 3, 1, 2]);
+    let r = heads / groups;
 
     // log a_t = Δ_t A and its within-chunk prefix sums: [batch, heads, n_chunks, l]
-    let log_a = dt.clone() * a.reshape([1, heads, 1, 1]);
-    let log_a_cumsum = log_a.clone().cumsum(3);
+    let log_a_cumsum = (dt.clone() * a.reshape([1, heads, 1, 1])).cumsum(3);
     let x_dt = x * dt.unsqueeze_dim(4);
 
     // 1. Intra-chunk: Y_diag = (L ∘ C Bᵀ) (Δx), L[i, j] = exp(Σ_{j<k≤i} log a_k) for j ≤ i.
-    let decay_mask = segsum(log_a).exp();
-    let scores = c.clone().matmul(b.clone().swap_dims(3, 4)) * decay_mask;
+    let decay_mask = segsum(log_a_cumsum.clone()).exp();
+    let cb = c.clone().matmul(b.clone().swap_dims(3, 4)); // [batch, groups, n_chunks, l, l]
+    let scores = (decay_mask.reshape([batch, groups, r, n_chunks, l, l]) * cb.unsqueeze_dim(2))
+        .reshape([batch, heads, n_chunks, l, l]);
     let y_diag = scores.matmul(x_dt.clone());
 
-    // 2. State each chunk leaves from its own inputs: Σ_s exp(Σ_{s<k≤l} log a_k) Δ_s x_s B_sᵀ.
+    // 2. State each chunk leaves from its own inputs, transposed (d_state × head_dim):
+    //    Σ_s exp(Σ_{s<k≤l} log a_k) B_s (Δ_s x_s)ᵀ.
     let log_a_total = log_a_cumsum.clone().narrow(3, l - 1, 1);
     let decay_to_end = (log_a_total.clone() - log_a_cumsum.clone()).exp();
-    let chunk_states = (x_dt * decay_to_end.unsqueeze_dim(4))
-        .swap_dims(3, 4)
-        .matmul(b); // [batch, heads, n_chunks, head_dim, d_state]
+    let weighted = fold_heads(x_dt * decay_to_end.unsqueeze_dim(4), groups);
+    let chunk_states = unfold_heads(b.swap_dims(3, 4).matmul(weighted), r);
 
     // 3. Scan over chunks: s_{k+1} = exp(Σ_chunk k log a) s_k + chunk_states_k.
     let chunk_decay = log_a_total.exp(); // [batch, heads, n_chunks, 1]
-    let mut state =
-        initial_state.unwrap_or_else(|| Tensor::zeros([batch, heads, head_dim, d_state], &device));
+    let mut state = match initial_state {
+        Some(s) => s.swap_dims(2, 3),
+        None => Tensor::zeros([batch, heads, d_state, head_dim], &device),
+    };
     let mut entering = Vec::with_capacity(n_chunks);
     let decays = chunk_decay.split(1, 2);
     let states = chunk_states.split(1, 2);
     for (decay_k, states_k) in decays.into_iter().zip(states) {
         entering.push(state.clone());
         state = state * decay_k.reshape([batch, heads, 1, 1])
-            + states_k.reshape([batch, heads, head_dim, d_state]);
+            + states_k.reshape([batch, heads, d_state, head_dim]);
     }
-    let entering = Tensor::stack::<5>(entering, 2); // [batch, heads, n_chunks, head_dim, d_state]
+    let entering = fold_heads(Tensor::stack::<5>(entering, 2), groups);
 
     // 4. State → output: Y_off[i] = exp(Σ_{k≤i} log a_k) C_i s_entering.
-    let y_off = c.matmul(entering.swap_dims(3, 4)) * log_a_cumsum.exp().unsqueeze_dim(4);
+    let y_off = unfold_heads(c.matmul(entering), r) * log_a_cumsum.exp().unsqueeze_dim(4);
 
     let y = (y_diag + y_off)
         .permute([0, 2, 3, 1, 4])
         .reshape([batch, padded, heads, head_dim])
         .narrow(1, 0, seq);
-    (y, state)
+    (y, state.swap_dims(2, 3))
 }
 
-/// Stable segment sums within each chunk: `out[.., i, j] = Σ_{j<k≤i} x[.., k]` for j ≤ i and
-/// −∞ above the diagonal, so `exp` gives the decay mask L with exact zeros. The sums are taken
-/// directly (a masked cumulative sum) rather than as differences of prefix sums, which would
-/// cancel catastrophically when the prefix sums are large.
+/// Decay mask exponents within each chunk from the prefix sums `cs` of log a:
+/// `out[.., i, j] = cs[i] − cs[j] = Σ_{j<k≤i} log a_k` for j ≤ i, and −∞ above the diagonal,
+/// masked *before* `exp` so that the positive differences there never overflow and `exp`
+/// gives exact zeros (with zero gradients).
 ///
 /// # Shapes
-/// - `x`: `[batch, heads, n_chunks, l]` → `[batch, heads, n_chunks, l, l]`
-fn segsum<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 5> {
-    let [batch, heads, n_chunks, l] = x.dims();
-    let device = x.device();
-    let shape = [batch, heads, n_chunks, l, l];
-    // rows i, columns j: keep x[i] where j < i (tril_mask marks what lies outside the triangle)
-    let outside_strict_lower = Tensor::<B, 2, Bool>::tril_mask([l, l], -1, &device)
+/// - `cs`: `[batch, heads, n_chunks, l]` → `[batch, heads, n_chunks, l, l]`
+fn segsum<B: Backend>(cs: Tensor<B, 4>) -> Tensor<B, 5> {
+    let [batch, heads, n_chunks, l] = cs.dims();
+    let device = cs.device();
+    // tril_mask marks what lies outside the lower triangle (j > i)
+    let above_diagonal = Tensor::<B, 2, Bool>::tril_mask([l, l], 0, &device)
         .reshape([1, 1, 1, l, l])
-        .expand(shape);
-    let outside_lower = Tensor::<B, 2, Bool>::tril_mask([l, l], 0, &device)
-        .reshape([1, 1, 1, l, l])
-        .expand(shape);
-    x.unsqueeze_dim::<5>(4)
-        .expand(shape)
-        .mask_fill(outside_strict_lower, 0.0)
-        .cumsum(3)
-        .mask_fill(outside_lower, f32::NEG_INFINITY)
+        .expand([batch, heads, n_chunks, l, l]);
+    (cs.clone().unsqueeze_dim::<5>(4) - cs.unsqueeze_dim::<5>(3))
+        .mask_fill(above_diagonal, f32::NEG_INFINITY)
+}
+
+/// Put a group's heads side by side so one matmul per group serves them all:
+/// `[batch, heads, n_chunks, k, p]` → `[batch, groups, n_chunks, k, heads/groups · p]`.
+fn fold_heads<B: Backend>(t: Tensor<B, 5>, groups: usize) -> Tensor<B, 5> {
+    let [batch, heads, n_chunks, k, p] = t.dims();
+    let r = heads / groups;
+    if r == 1 {
+        return t;
+    }
+    t.reshape([batch, groups, r, n_chunks, k, p])
+        .permute([0, 1, 3, 4, 2, 5])
+        .reshape([batch, groups, n_chunks, k, r * p])
+}
+
+/// Inverse of [`fold_heads`] with `r` heads per group.
+fn unfold_heads<B: Backend>(t: Tensor<B, 5>, r: usize) -> Tensor<B, 5> {
+    if r == 1 {
+        return t;
+    }
+    let [batch, groups, n_chunks, k, rp] = t.dims();
+    let p = rp / r;
+    t.reshape([batch, groups, n_chunks, k, r, p])
+        .permute([0, 1, 4, 2, 3, 5])
+        .reshape([batch, groups * r, n_chunks, k, p])
 }
