@@ -133,9 +133,13 @@ fn load_models<B: Backend>(paths: &[PathBuf], device: &B::Device) -> Result<Vec<
             model,
         });
     }
-    for i in 0..out.len() {
-        if out.iter().filter(|m| m.label == out[i].label).count() > 1 {
-            out[i].label = format!("{} #{}", out[i].label, i + 1);
+    let repeated: Vec<bool> = out
+        .iter()
+        .map(|m| out.iter().filter(|o| o.label == m.label).count() > 1)
+        .collect();
+    for (i, m) in out.iter_mut().enumerate() {
+        if repeated[i] {
+            m.label = format!("{} #{}", m.label, i + 1);
         }
     }
     Ok(out)
