@@ -319,14 +319,18 @@ fn blocked_attention<B: Backend>(
     let ck = chunk + window - 1;
     let front = window - 1 - held;
     let tail = (n + m) * chunk - (window - 1) - f;
-    let zeros = |frames: usize| Tensor::<B, 5>::zeros([b, nh, frames, t, hd], &device);
+    // No zero-frame tensor is ever built: an empty allocation is a launch of zero blocks,
+    // which CUDA rejects (CUDA_ERROR_INVALID_VALUE).
+    let zeros = |frames: usize| {
+        (frames > 0).then(|| Tensor::<B, 5>::zeros([b, nh, frames, t, hd], &device))
+    };
 
     let pad = |new: Tensor<B, 5>, hist: Option<Tensor<B, 5>>| {
-        let mut parts = vec![zeros(front)];
+        let mut parts: Vec<Tensor<B, 5>> = zeros(front).into_iter().collect();
         parts.extend(hist);
         parts.push(new);
-        parts.push(zeros(tail));
-        let padded = Tensor::cat(parts.into_iter().filter(|p| p.dims()[2] > 0).collect(), 2);
+        parts.extend(zeros(tail));
+        let padded = Tensor::cat(parts, 2);
         let chunks = padded.reshape([b, nh, n + m, chunk, t, hd]);
         let window_keys: Vec<_> = (0..=m).map(|s| chunks.clone().narrow(2, s, n)).collect();
         Tensor::cat(window_keys, 3)
@@ -336,13 +340,10 @@ fn blocked_attention<B: Backend>(
     let (hk, hv) = hist.unzip();
     let k = pad(k, hk);
     let v = pad(v, hv);
-    let q = Tensor::cat(
-        vec![q, zeros(n * chunk - f)]
-            .into_iter()
-            .filter(|p| p.dims()[2] > 0)
-            .collect(),
-        2,
-    )
+    let q = match zeros(n * chunk - f) {
+        Some(z) => Tensor::cat(vec![q, z], 2),
+        None => q,
+    }
     .reshape([b, nh, n, chunk * t, hd]);
 
     // Query frame j of block i is new frame i·chunk + j; key slot s is new frame
