@@ -10,11 +10,13 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use model::world::checkpoint::checksum;
-use model::world::data::{batch_for_step, open_source, BatchShape, BatchStream, DataSpec};
+use model::world::data::{
+    batch_for_step, open_source, BatchShape, BatchStream, DataSpec, NoiseSpec,
+};
 use model::world::optim::{
     clip_grad_global_norm, ema_decay_at, ema_update, param_manifest, LrSchedule,
 };
-use model::world::WorldModelConfig;
+use model::world::{TauSampling, WorldModelConfig};
 use scenes::SceneKind;
 
 type Cpu = NdArray;
@@ -183,8 +185,35 @@ fn batches_depend_only_on_seed_and_step() {
         clip_frames: 4,
         resolution: config.resolution,
         pose_dim: 4,
+        noise: Some(NoiseSpec {
+            sampling: TauSampling::Uniform,
+            prefix_prob: 0.5,
+        }),
     };
     let b3 = batch_for_step(source.as_ref(), &shape, 7, 3).unwrap();
+    // The noise comes with the batch: one τ and mask entry per frame, ε ~ N(0, 1) per value.
+    let noise = b3.noise.as_ref().expect("noise was asked for");
+    assert_eq!(
+        (noise.tau.len(), noise.mask.len(), noise.eps.len()),
+        (8, 8, b3.pixels.len())
+    );
+    assert!(noise
+        .tau
+        .iter()
+        .zip(&noise.mask)
+        .all(|(&t, &m)| (m == 0.0 && t == 0.0) || (m == 1.0 && (0.0..1.0).contains(&t))));
+    let n = noise.eps.len() as f64;
+    let m = noise.eps.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = noise
+        .eps
+        .iter()
+        .map(|&v| (v as f64 - m).powi(2))
+        .sum::<f64>()
+        / n;
+    assert!(
+        m.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+        "eps mean {m}, variance {var}"
+    );
     assert_eq!(b3, batch_for_step(source.as_ref(), &shape, 7, 3).unwrap());
     assert_ne!(
         b3.pixels,

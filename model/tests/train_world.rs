@@ -78,6 +78,7 @@ fn continuation_psnr(model: &WorldModel<B>, config: &WorldModelConfig, n: usize)
         clip_frames: frames,
         resolution: config.resolution,
         pose_dim: 4,
+        noise: None,
     };
     let batch = model::world::data::batch_from_rng(
         source.as_ref(),

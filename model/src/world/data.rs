@@ -21,6 +21,7 @@ use crossbeam_channel::{bounded, Receiver};
 use scenes::{Rng, SceneKind};
 
 use super::config::WorldModelConfig;
+use super::diffusion::{training_taus_host, TauSampling};
 use super::error::WorldError;
 use super::model::FrameConditions;
 use super::sources::{ClipSource, EpisodeSource, GeneratedSource, PoolSource};
@@ -112,6 +113,43 @@ pub struct HostBatch {
     /// `[batch, frames, pose_dim]`, empty when the source has no poses.
     pub poses: Vec<f32>,
     pub pose_dim: usize,
+    /// The training noise of the batch, when its shape asked for it.
+    pub noise: Option<HostNoise>,
+}
+
+/// Noise levels, loss mask and Gaussian noise of one training batch (SPEC §5.4), drawn on the
+/// host from the batch's step so that training is reproducible on every backend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostNoise {
+    /// `[batch, frames]` noise levels τ.
+    pub tau: Vec<f32>,
+    /// `[batch, frames]`, 1 where the loss applies (0 on a clean prefix).
+    pub mask: Vec<f32>,
+    /// `[batch, frames, R, R, 3]` ε ~ N(0, 1).
+    pub eps: Vec<f32>,
+}
+
+/// How training draws a batch's noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoiseSpec {
+    pub sampling: TauSampling,
+    pub prefix_prob: f64,
+}
+
+/// `n` N(0, 1) values by Box–Muller, both outputs of each pair used.
+pub fn gaussian_host(n: usize, rng: &mut Rng) -> Vec<f32> {
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        let u1 = 1.0 - rng.next_f64(); // (0, 1]: ln is finite
+        let u2 = rng.next_f64();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+        v.push((r * c) as f32);
+        if v.len() < n {
+            v.push((r * s) as f32);
+        }
+    }
+    v
 }
 
 impl HostBatch {
@@ -131,7 +169,23 @@ impl HostBatch {
                 .collect(),
             poses: clips.iter().flat_map(|c| c.poses.iter().copied()).collect(),
             pose_dim,
+            noise: None,
         }
+    }
+
+    /// The noise tensors: τ `[batch, frames]`, mask `[batch, frames]`, ε `[batch, frames, R, R, 3]`.
+    pub fn noise_to_device<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Option<(Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 5>)> {
+        let (b, f, r) = (self.batch, self.frames, self.resolution);
+        self.noise.as_ref().map(|n| {
+            (
+                Tensor::from_data(TensorData::new(n.tau.clone(), [b, f]), device),
+                Tensor::from_data(TensorData::new(n.mask.clone(), [b, f]), device),
+                Tensor::from_data(TensorData::new(n.eps.clone(), [b, f, r, r, 3]), device),
+            )
+        })
     }
 
     /// The clean frames and the conditions `config` asks for, on `device`.
@@ -184,6 +238,8 @@ pub struct BatchShape {
     pub clip_frames: usize,
     pub resolution: usize,
     pub pose_dim: usize,
+    /// Draw the training noise with the batch (from `stream_rng(seed, Noise, step)`).
+    pub noise: Option<NoiseSpec>,
 }
 
 /// Builds the clip source of `spec` for a model of `config`, checking that the data can feed
@@ -208,14 +264,23 @@ pub fn open_source(
 }
 
 /// The batch of update `step`: `shape.batch` clips, clip `i` drawn from
-/// `stream_rng(seed, Data, step).fork(i)`.
+/// `stream_rng(seed, Data, step).fork(i)`, and, if `shape.noise` asks for it, the training noise
+/// from `stream_rng(seed, Noise, step)`.
 pub fn batch_for_step(
     source: &dyn ClipSource,
     shape: &BatchShape,
     seed: u64,
     step: usize,
 ) -> Result<HostBatch, WorldError> {
-    batch_from_rng(source, shape, stream_rng(seed, Stream::Data, step as u64))
+    let mut batch = batch_from_rng(source, shape, stream_rng(seed, Stream::Data, step as u64))?;
+    if let Some(spec) = shape.noise {
+        let mut rng = stream_rng(seed, Stream::Noise, step as u64);
+        let (b, f) = (batch.batch, batch.frames);
+        let (tau, mask) = training_taus_host(b, f, spec.sampling, spec.prefix_prob, &mut rng);
+        let eps = gaussian_host(batch.pixels.len(), &mut rng);
+        batch.noise = Some(HostNoise { tau, mask, eps });
+    }
+    Ok(batch)
 }
 
 /// A batch whose clip `i` is drawn from `rng.fork(i)`.

@@ -5,7 +5,8 @@
 //! checkpoints that resume exactly.
 //!
 //! Exact resumption: the batch and the noise of update `s` are pure functions of (seed, s)
-//! (`data::stream_rng`), and a checkpoint holds the weights, the EMA, the AdamW moments and the
+//! (`data::stream_rng`; both are drawn on the host by the data workers, so they are also the
+//! same on every backend), and a checkpoint holds the weights, the EMA, the AdamW moments and the
 //! step, so a run killed and resumed follows the uninterrupted run's loss curve. Training runs
 //! in f32 on every backend (no mixed precision).
 
@@ -21,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{has_checkpoint, open_checkpoint, save_checkpoint, EMA_FILE, MODEL_FILE};
 use super::config::WorldModelConfig;
 use super::data::{
-    batch_from_rng, open_source, stream_rng, BatchShape, BatchStream, DataSpec, Stream,
+    batch_from_rng, open_source, stream_rng, BatchShape, BatchStream, DataSpec, NoiseSpec, Stream,
 };
-use super::diffusion::{flow_matching_loss, TauSampling};
+use super::diffusion::{flow_matching_loss_with, TauSampling};
 use super::error::WorldError;
 use super::model::WorldModel;
 use super::optim::{clip_grad_global_norm, ema_decay_at, ema_update, LrSchedule};
@@ -291,9 +292,14 @@ pub fn train<B: AutodiffBackend>(
         clip_frames: settings.clip_frames,
         resolution: config.resolution,
         pose_dim: config.pose_dim.unwrap_or(0),
+        noise: Some(NoiseSpec {
+            sampling: settings.tau_sampling,
+            prefix_prob: settings.prefix_prob,
+        }),
     };
     let preview_shape = BatchShape {
         batch: opts.sample_clips.max(1),
+        noise: None,
         ..shape.clone()
     };
     let mut log = LossLog::open(&opts.out, start, resuming)?;
@@ -326,15 +332,10 @@ pub fn train<B: AutodiffBackend>(
     while step < settings.steps {
         let batch = stream.next_batch()?;
         let (x0, cond) = batch.to_device::<B>(config, device);
-        let mut rng = stream_rng(settings.seed, Stream::Noise, step as u64);
-        let loss = flow_matching_loss(
-            &model,
-            x0,
-            &cond,
-            settings.tau_sampling,
-            settings.prefix_prob,
-            &mut rng,
-        );
+        let (tau, mask, eps) = batch
+            .noise_to_device::<B>(device)
+            .expect("training batches carry their noise");
+        let loss = flow_matching_loss_with(&model, x0, eps, tau, mask, &cond);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let (grads, grad_norm) = if settings.grad_clip > 0.0 {
             let (g, n) = clip_grad_global_norm::<B, _>(&model, grads, settings.grad_clip);

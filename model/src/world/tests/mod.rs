@@ -4,4 +4,5 @@
 mod causality;
 mod common;
 mod dream;
+mod presets;
 mod session;
