@@ -176,7 +176,8 @@ fn shader_upscale_equals_cpu_upscale() {
     assert_eq!(checked + outside, (size[0] * size[1]) as usize);
 }
 
-/// A fixed HUD state: a 9×9 maze ring with three objects, mid-episode, recording.
+/// A fixed HUD state: a 9×9 maze ring with three objects, mid-episode, recording, with a
+/// saved recording.
 fn golden_model() -> HudModel {
     let n = 9;
     let mut layout = vec![0u8; n * n];
@@ -198,15 +199,18 @@ fn golden_model() -> HudModel {
     });
     m.reward = 1.0;
     m.score = 2.0;
-    m.target_color = Some([0.2, 0.4, 1.0]);
+    // Object 1 in the Memory Maze palette (green): the minimap colours every object.
+    let green = scenes::maze::TARGET_COLORS[1];
+    m.target_color = Some(green);
     m.maze = Some(MazeInfo {
         size: n,
         layout: Arc::new(layout),
         targets_pos: vec![[1.5, 7.5], [7.5, 7.5], [4.5, 4.5]],
         target: 1,
-        target_color: [0.2, 0.4, 1.0],
+        target_color: green,
     });
     m.recording = Some(138);
+    m.last_saved = Some("recordings/maze-seed42-001.npz\nrecordings/maze-seed42-001.gif".into());
     m.adapter = "offscreen test".into();
     m
 }

@@ -44,6 +44,8 @@ pub struct HudModel {
     /// Errors and notices (save failures, episode ends), newest last.
     pub message: Option<String>,
     pub adapter: String,
+    /// Per-frame latency of the dreaming model, milliseconds (dreamed play only).
+    pub model_latency_ms: Option<f64>,
 }
 
 impl HudModel {
@@ -74,6 +76,7 @@ impl HudModel {
             last_saved: None,
             message: None,
             adapter: String::new(),
+            model_latency_ms: None,
         }
     }
 }
@@ -219,6 +222,13 @@ fn panel_contents(ui: &mut egui::Ui, m: &HudModel) {
                 "control",
                 format!("{:.2} / {:.2} Hz", m.control_rate, m.control_hz),
             );
+            if let Some(ms) = m.model_latency_ms {
+                row(
+                    ui,
+                    "model",
+                    format!("{ms:.0} ms/frame ({:.1} FPS)", 1000.0 / ms.max(1e-3)),
+                );
+            }
             row(ui, "step", m.steps.to_string());
             row(ui, "action", m.action.clone());
             if let Some(p) = m.pose {
@@ -334,23 +344,32 @@ fn minimap(ui: &mut egui::Ui, maze: &MazeInfo, pose: Option<Pose>) {
             painter.rect_filled(r, 0.0, c);
         }
     }
+    // Memory Maze colours object i with palette[i]; use that only when the current target
+    // agrees with it (other scenes or dreamed levels may colour objects differently).
+    let palette = &scenes::maze::TARGET_COLORS;
+    let palette_fits = maze.targets_pos.len() <= palette.len()
+        && palette
+            .get(maze.target)
+            .is_some_and(|c| (0..3).all(|k| (c[k] - maze.target_color[k]).abs() < 1e-6));
     for (i, p) in maze.targets_pos.iter().enumerate() {
         let centre = to_screen(p[0], p[1]);
         let r = (cell * 0.3).max(2.5);
         if i == maze.target {
             painter.circle_filled(centre, r, color(maze.target_color));
             painter.circle_stroke(centre, r + 1.5, Stroke::new(1.5, Color32::WHITE));
+        } else if palette_fits {
+            painter.circle_filled(centre, r * 0.8, color(palette[i]));
         } else {
             painter.circle_filled(centre, r * 0.8, Color32::from_gray(170));
         }
     }
     if let Some(p) = pose {
-        // An arrow along the heading: tip 0.6 cells ahead, base 0.35 behind, 0.6 wide.
+        // An arrow along the heading: tip 0.6 cells ahead, base 0.35 behind, 0.44 wide.
         let [x, y, _] = p.position;
         let [hx, hy] = p.heading();
         let at =
             |fwd: f64, left: f64| to_screen(x + fwd * hx - left * hy, y + fwd * hy + left * hx);
-        let arrow = vec![at(0.6, 0.0), at(-0.35, 0.3), at(-0.35, -0.3)];
+        let arrow = vec![at(0.6, 0.0), at(-0.35, 0.22), at(-0.35, -0.22)];
         painter.add(egui::Shape::convex_polygon(
             arrow,
             Color32::from_rgb(255, 230, 60),
