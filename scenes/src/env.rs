@@ -125,4 +125,9 @@ pub trait Env: Send {
     fn step(&mut self, action: usize) -> StepOutput;
     /// Steps taken since the last reset.
     fn steps(&self) -> usize;
+    /// Wall time spent computing the latest observation, in milliseconds, for environments
+    /// whose frames come from a model (a dreamed scene); `None` for simulated scenes.
+    fn frame_latency_ms(&self) -> Option<f64> {
+        None
+    }
 }

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{AutodiffModule, Module};
 use burn::optim::Optimizer;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
+use burn::record::{
+    FullPrecisionSettings, HalfPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder,
+};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +40,24 @@ pub const STATE_FILE: &str = "state.json";
 pub const MODEL_FILE: &str = "model.mpk";
 pub const EMA_FILE: &str = "ema.mpk";
 pub const OPTIM_FILE: &str = "optim.mpk";
+/// The EMA weights of a `q8` inference checkpoint (which has no `ema.mpk`).
+pub const EMA_Q8_FILE: &str = "ema.q8";
 
-type Rec = NamedMpkBytesRecorder<FullPrecisionSettings>;
+pub(super) type Rec = NamedMpkBytesRecorder<FullPrecisionSettings>;
+pub(super) type HalfRec = NamedMpkBytesRecorder<HalfPrecisionSettings>;
+
+/// How the floats of a checkpoint's weight files are stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats (training checkpoints).
+    #[default]
+    F32,
+    /// 16-bit floats (exported inference checkpoints; loaded back as f32).
+    F16,
+    /// 8-bit block-quantised weights in `ema.q8` (see [`super::quant`]; loaded back as f32).
+    Q8,
+}
 
 /// Size and checksum of one file of a checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +78,9 @@ pub struct CheckpointState {
     pub files: BTreeMap<String, FileDigest>,
     /// Module path and shape of every float parameter of the model, in visiting order.
     pub params: Vec<(String, Vec<usize>)>,
+    /// Storage precision of the weight files (absent in older checkpoints: f32).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// A checksum of `bytes` for damage detection: 64-bit words mixed by xor, an odd multiply and a
@@ -82,14 +103,14 @@ pub fn checksum(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WorldError + '_ {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WorldError + '_ {
     move |source| WorldError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn damaged(path: &Path, reason: impl Into<String>) -> WorldError {
+pub(super) fn damaged(path: &Path, reason: impl Into<String>) -> WorldError {
     WorldError::CheckpointDamaged {
         path: path.to_path_buf(),
         reason: reason.into(),
@@ -97,7 +118,7 @@ fn damaged(path: &Path, reason: impl Into<String>) -> WorldError {
 }
 
 /// Writes `bytes` to a new file and syncs it to disk.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), WorldError> {
+pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), WorldError> {
     use std::io::Write;
     let mut f = fs::File::create(path).map_err(io_err(path))?;
     f.write_all(bytes).map_err(io_err(path))?;
@@ -105,14 +126,14 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), WorldError> {
 }
 
 #[cfg(unix)]
-fn sync_dir(dir: &Path) {
+pub(super) fn sync_dir(dir: &Path) {
     // Durability of renames after a power cut only; never affects correctness.
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
 }
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) {}
+pub(super) fn sync_dir(_dir: &Path) {}
 
 /// Name of the checkpoint directory of update `step`.
 pub fn checkpoint_name(step: usize) -> String {
@@ -185,6 +206,7 @@ where
         train,
         files,
         params: param_manifest(&inner),
+        precision: Precision::F32,
     };
     let state_json = serde_json::to_vec_pretty(&state).expect("states serialise");
     write_synced(&tmp.join(STATE_FILE), &state_json)?;
@@ -416,8 +438,17 @@ impl OpenCheckpoint {
         device: &B::Device,
     ) -> Result<R, WorldError> {
         let bytes = self.read_verified(file)?;
-        Recorder::<B>::load::<R>(&Rec::default(), bytes, device)
-            .map_err(|e| damaged(&self.dir.join(file), format!("cannot decode: {e}")))
+        match self.state.precision {
+            Precision::F32 => Recorder::<B>::load::<R>(&Rec::default(), bytes, device),
+            Precision::F16 => Recorder::<B>::load::<R>(&HalfRec::default(), bytes, device),
+            Precision::Q8 => {
+                return Err(damaged(
+                    &self.dir.join(file),
+                    "a q8 checkpoint holds only quantised EMA weights",
+                ))
+            }
+        }
+        .map_err(|e| damaged(&self.dir.join(file), format!("cannot decode: {e}")))
     }
 
     /// A model of the checkpoint's config with the weights of `file` (`model.mpk` or `ema.mpk`).
@@ -430,6 +461,15 @@ impl OpenCheckpoint {
         // (checked before loading: a record of another structure cannot be loaded safely).
         let model = self.config.init::<B>(device);
         check_manifest(&self.dir, &param_manifest(&model), &self.state.params)?;
+        if self.state.precision == Precision::Q8 {
+            let name = if file == EMA_FILE { EMA_Q8_FILE } else { file };
+            let bytes = self.read_verified(name)?;
+            let shapes: Vec<Vec<usize>> =
+                self.state.params.iter().map(|(_, s)| s.clone()).collect();
+            let values = super::quant::decode(&bytes, &shapes)
+                .map_err(|e| damaged(&self.dir.join(name), e))?;
+            return Ok(super::quant::load_params(model, values));
+        }
         let record = self.load_record::<B, <WorldModel<B> as Module<B>>::Record>(file, device)?;
         let model = model.load_record(record);
         check_manifest(

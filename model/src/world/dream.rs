@@ -211,4 +211,8 @@ impl<B: Backend> Env for DreamEnv<B> {
     fn steps(&self) -> usize {
         self.steps
     }
+
+    fn frame_latency_ms(&self) -> Option<f64> {
+        Some(self.last_latency_ms)
+    }
 }

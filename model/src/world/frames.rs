@@ -55,6 +55,19 @@ pub fn frames_to_tensor<B: Backend>(
     ))
 }
 
+/// `frame` as the model sees it at `resolution`: box-averaged down by an integer factor (the
+/// same pixels the model is given, rounded back to bytes).
+pub fn resize_frame(frame: &Frame, resolution: usize) -> Result<Frame, WorldError> {
+    Ok(Frame {
+        width: resolution,
+        height: resolution,
+        rgb: frame_to_unit(frame, resolution)?
+            .into_iter()
+            .map(unit_to_u8)
+            .collect(),
+    })
+}
+
 /// A value in [-1, 1] (clamped) as a byte: round((v + 1)·127.5).
 pub fn unit_to_u8(v: f32) -> u8 {
     ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8
