@@ -24,6 +24,8 @@ pub enum Command {
     Train(crate::commands::train::TrainArgs),
     /// Evaluate checkpoints on the memory protocols (retrieval, reasoning): tables, plots, GIFs.
     Eval(crate::commands::eval::EvalArgs),
+    /// Export a checkpoint's EMA weights as a small inference checkpoint (f16), as shipped.
+    Export(crate::commands::export::ExportArgs),
     /// Measure performance (dream: per-frame latency against rollout length).
     Bench(crate::commands::bench::BenchArgs),
 }
@@ -37,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => crate::commands::inspect::run(args),
         Command::Train(args) => crate::commands::train::run(args),
         Command::Eval(args) => crate::commands::eval::run(args),
+        Command::Export(args) => crate::commands::export::run(args),
         Command::Bench(args) => crate::commands::bench::run(args),
     }
 }

@@ -3,5 +3,6 @@
 pub mod cli;
 pub mod commands;
 pub mod media;
+pub mod models;
 pub mod player;
 pub mod plot;

@@ -67,6 +67,39 @@ pub fn write_gif(
     .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Height of the strip under a side-by-side pair that marks a generated right frame.
+const MARK_STRIP: usize = 3;
+
+/// `left` and `right` (same size) side by side with a `SHEET_GAP` gap, over a strip that shows
+/// a red bar under the right frame when `marked` (e.g. a dreamed frame next to the real one).
+pub fn side_by_side(left: &Frame, right: &Frame, marked: bool) -> Frame {
+    assert_eq!(
+        (left.width, left.height),
+        (right.width, right.height),
+        "side-by-side frames differ in size"
+    );
+    let (r, h, gap) = (left.width, left.height, SHEET_GAP as usize);
+    let (w, total_h) = (2 * r + gap, h + MARK_STRIP);
+    let mut out = Frame {
+        width: w,
+        height: total_h,
+        rgb: SHEET_BACKGROUND.repeat(w * total_h),
+    };
+    for (x0, frame) in [(0, left), (r + gap, right)] {
+        for y in 0..h {
+            for x in 0..r {
+                out.set_pixel(x0 + x, y, frame.pixel(x, y));
+            }
+        }
+    }
+    if marked {
+        for x in 0..r {
+            out.set_pixel(r + gap + x, h + 1, [230, 60, 60]);
+        }
+    }
+    out
+}
+
 /// Indices of `count` frames spread evenly over `len` frames, first and last included.
 pub fn evenly_spaced(len: usize, count: usize) -> Vec<usize> {
     let count = count.clamp(1, len.max(1));

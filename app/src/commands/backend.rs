@@ -17,7 +17,10 @@ pub trait OnBackend {
 pub fn run_on<J: OnBackend>(kind: BackendKind, job: J) -> Result<J::Output> {
     match kind {
         BackendKind::Ndarray => job.run::<burn::backend::NdArray>(Default::default()),
-        BackendKind::Wgpu => job.run::<burn::backend::Wgpu>(Default::default()),
+        BackendKind::Wgpu => {
+            require_wgpu_adapter()?;
+            job.run::<burn::backend::Wgpu>(Default::default())
+        }
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => job.run::<burn::backend::Cuda>(Default::default()),
         #[cfg(not(feature = "cuda"))]
@@ -26,4 +29,24 @@ pub fn run_on<J: OnBackend>(kind: BackendKind, job: J) -> Result<J::Output> {
              `cargo build --release --features cuda`)"
         ),
     }
+}
+
+/// Fails with one line when wgpu finds no adapter at all (burn-wgpu would panic on its device
+/// thread instead), e.g. on a machine without a Vulkan, Metal, DX12 or GL driver.
+fn require_wgpu_adapter() -> Result<()> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::all(),
+        flags: wgpu::InstanceFlags::from_build_config().with_env(),
+        memory_budget_thresholds: wgpu::MemoryBudgetThresholds::default(),
+        backend_options: wgpu::BackendOptions::from_env_or_default(),
+        display: None,
+    });
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    if adapters.is_empty() {
+        anyhow::bail!(
+            "--backend wgpu: no GPU adapter found (no Vulkan, Metal, DX12 or OpenGL driver); \
+             use --backend ndarray (CPU) or cuda"
+        );
+    }
+    Ok(())
 }

@@ -3,7 +3,9 @@
 
 pub mod backend;
 pub mod bench;
+pub mod dream_rollout;
 pub mod eval;
+pub mod export;
 pub mod inspect;
 pub mod record;
 pub mod rollout;

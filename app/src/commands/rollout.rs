@@ -1,6 +1,6 @@
 //! `memworld rollout`: run a policy headless in a scene and write what it saw as an animated GIF,
-//! optionally with a contact sheet. The frames come from any [`Env`], so a dreamed rollout only
-//! needs another way to build the environment.
+//! optionally with a contact sheet. With `--dream` or `--checkpoint` the frames are dreamed by a
+//! world model (a [`model::world::DreamEnv`]) and the GIF shows real | dreamed side by side.
 
 use std::path::PathBuf;
 
@@ -10,12 +10,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use scenes::record::policy_seed;
 use scenes::{Env, Frame, SceneKind, StepOutput};
 
+use super::backend::BackendKind;
 use super::{make_policy, make_scene, resolve_size};
 use crate::media;
 
 /// Run a scripted policy headless and write the frames as an animated GIF.
 ///
 /// The clip holds steps + 1 frames: the reset observation, then one frame per action.
+/// With --dream (the shipped model for the scene) or --checkpoint, a world model dreams the
+/// frames from the keys and poses of the real scene, and the GIF shows real | dreamed side by
+/// side (a red bar marks dreamed frames); the mean PSNR of dreamed against real frames and the
+/// model's per-frame latency are printed.
 #[derive(Args, Debug, Clone)]
 pub struct RolloutArgs {
     /// Scene: maze or voxel.
@@ -54,6 +59,18 @@ pub struct RolloutArgs {
     /// Enlarge frames this many times in the GIF and the sheet (nearest neighbour).
     #[arg(long, default_value_t = 2)]
     pub scale: u32,
+    /// Dream the frames with the world model shipped for the scene (assets/models/SCENE).
+    #[arg(long)]
+    pub dream: bool,
+    /// Dream the frames with this checkpoint (a checkpoint or run directory); implies --dream.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// When dreaming: real frames shown to the model (teacher forcing) before it dreams.
+    #[arg(long, default_value_t = 0)]
+    pub context: usize,
+    /// When dreaming: compute backend of the model. `cuda` needs a build with `--features cuda`.
+    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    pub model_backend: BackendKind,
 }
 
 /// Resets `env` with `seed` and steps it `steps` times with actions from `act`; returns every
@@ -82,6 +99,12 @@ pub fn collect_frames(
 pub fn run(args: RolloutArgs) -> Result<()> {
     if args.fps == 0 || args.scale == 0 || args.sheet_frames == 0 || args.sheet_columns == 0 {
         bail!("--fps, --scale, --sheet-frames and --sheet-columns must be at least 1");
+    }
+    if args.dream || args.checkpoint.is_some() {
+        return super::dream_rollout::run(args);
+    }
+    if args.context > 0 {
+        bail!("--context {} applies to dreamed rollouts (--dream or --checkpoint)", args.context);
     }
     let size = resolve_size(args.scene, args.size)?;
     let mut env = make_scene(args.scene, size, args.resolution)?;
@@ -113,6 +136,11 @@ pub fn run(args: RolloutArgs) -> Result<()> {
         args.seed,
         res = args.resolution,
     );
+    write_sheet(&args, &frames)
+}
+
+/// Writes the contact sheet --sheet asks for, if any.
+pub fn write_sheet(args: &RolloutArgs, frames: &[Frame]) -> Result<()> {
     if let Some(sheet_path) = &args.sheet {
         let picked: Vec<&Frame> = media::evenly_spaced(frames.len(), args.sheet_frames)
             .into_iter()

@@ -197,6 +197,9 @@ impl Player {
                         self.panes[i].pending = Some(p.output.frame.clone());
                     }
                     let h = &mut self.hud;
+                    if let Some(ms) = set.panes.iter().find_map(|p| p.latency_ms) {
+                        h.model_latency_ms = Some(ms);
+                    }
                     h.scene = set.scene;
                     h.seed = set.seed;
                     h.steps = set.steps;

@@ -11,6 +11,7 @@
 //! - [`hud`]: the egui overlay; [`gpu`]: adapters and errors; [`app`]: the winit handler.
 
 pub mod app;
+pub mod dream;
 pub mod gpu;
 pub mod hud;
 pub mod input;
@@ -62,6 +63,17 @@ pub struct PlayArgs {
     /// Graphics backend: auto, vulkan, gl, metal or dx12.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
+    /// Show the world model's dream beside the real scene (same keys; its latency in the HUD).
+    /// Uses the model shipped for the scene unless --checkpoint is given.
+    #[arg(long)]
+    pub dream: bool,
+    /// Dream with this checkpoint (a checkpoint or run directory); implies --dream.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Compute backend of the world model: ndarray (CPU), wgpu or cuda (a `--features cuda`
+    /// build).
+    #[arg(long, value_enum, default_value_t = crate::commands::backend::BackendKind::Ndarray)]
+    pub model_backend: crate::commands::backend::BackendKind,
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -93,7 +105,18 @@ fn parse_hz(s: &str) -> Result<f64, String> {
 
 /// Run `memworld play`.
 pub fn run(args: PlayArgs) -> anyhow::Result<()> {
-    let factory = real_scene_factory(args.size, args.res);
+    let factory = if args.dream || args.checkpoint.is_some() {
+        dream::dream_factory(
+            args.scene,
+            args.checkpoint.clone(),
+            args.size,
+            args.res,
+            args.model_backend,
+        )
+        .context("memworld play --dream")?
+    } else {
+        real_scene_factory(args.size, args.res)
+    };
     app::run_window(args, factory).context("memworld play")
 }
 

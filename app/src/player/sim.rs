@@ -28,6 +28,8 @@ pub type EnvFactory = Box<dyn FnMut(SceneKind) -> Result<Vec<PaneEnv>, String> +
 pub struct PaneFrame {
     pub label: String,
     pub output: StepOutput,
+    /// Time the pane's model took for this frame (dreamed panes only), milliseconds.
+    pub latency_ms: Option<f64>,
 }
 
 /// The result of one step or reset, for every pane.
@@ -131,9 +133,13 @@ impl Session {
         let panes: Vec<PaneFrame> = self
             .panes
             .iter_mut()
-            .map(|p| PaneFrame {
-                label: p.label.clone(),
-                output: p.env.reset(seed),
+            .map(|p| {
+                let output = p.env.reset(seed);
+                PaneFrame {
+                    label: p.label.clone(),
+                    output,
+                    latency_ms: None,
+                }
             })
             .collect();
         // A reset ends the recorded episode; recording goes on with the new one.
@@ -154,9 +160,13 @@ impl Session {
         let panes: Vec<PaneFrame> = self
             .panes
             .iter_mut()
-            .map(|p| PaneFrame {
-                label: p.label.clone(),
-                output: p.env.step(action),
+            .map(|p| {
+                let output = p.env.step(action);
+                PaneFrame {
+                    label: p.label.clone(),
+                    output,
+                    latency_ms: p.env.frame_latency_ms(),
+                }
             })
             .collect();
         self.score += panes[0].output.reward;
