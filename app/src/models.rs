@@ -29,7 +29,11 @@ fn asset_roots() -> Vec<PathBuf> {
             roots.push(repo.join("assets"));
         }
     }
-    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("assets"));
+    roots.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("assets"),
+    );
     roots
 }
 

@@ -1,22 +1,12 @@
 //! The `record`, `rollout` and `inspect` subcommands, run as a user would: exit codes, one-line
 //! errors without panic traces, and files that decode.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn memworld(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memworld"))
-        .args(args)
-        .output()
-        .expect("run memworld")
-}
+use std::path::PathBuf;
+use std::process::Output;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{assert_one_line_error, memworld, scratch};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -24,22 +14,6 @@ fn stderr(out: &Output) -> String {
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Fails with exactly one `error:` line (clap may add a usage hint) and no panic trace.
-fn assert_one_line_error(out: &Output, needle: &str) {
-    let err = stderr(out);
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "panic trace: {err}"
-    );
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "one error line expected: {err}");
-    assert!(
-        errors[0].contains(needle),
-        "error should mention {needle:?}: {err}"
-    );
 }
 
 #[test]

@@ -3,63 +3,18 @@
 //! GIF whose left half is the real scene's rollout and whose dreamed frames match the model
 //! driven directly through `DreamEnv`, and a missing model gives one error line.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use burn::backend::{Autodiff, NdArray};
-use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
-use burn::optim::AdamWConfig;
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use std::path::Path;
+
+use burn::backend::NdArray;
+use common::{memworld_env as memworld, scratch, text, tiny_checkpoint};
 use image::AnimationDecoder;
-use model::world::checkpoint::save_checkpoint;
-use model::world::diffusion::gaussian;
 use model::world::frames::resize_frame;
-use model::world::{load_for_inference, DreamEnv, WorldModel, WorldModelConfig};
+use model::world::{load_for_inference, DreamEnv};
 use scenes::policy::by_name;
 use scenes::record::policy_seed;
-use scenes::{Env, Frame, Rng, SceneKind};
-
-type AB = Autodiff<NdArray>;
-
-fn memworld(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memworld"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run memworld")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-struct Jitter(Rng);
-
-impl<Bk: Backend> ModuleMapper<Bk> for Jitter {
-    fn map_float<const D: usize>(&mut self, p: Param<Tensor<Bk, D>>) -> Param<Tensor<Bk, D>> {
-        let (id, t, mapper) = p.consume();
-        let noise = gaussian::<Bk, D>(t.dims(), &mut self.0, &t.device()).mul_scalar(0.1);
-        Param::from_mapped_value(id, t + noise, mapper)
-    }
-}
-
-/// A run directory with a `tiny` checkpoint of random (non-zero) weights.
-fn tiny_run(dir: &Path) -> PathBuf {
-    let model: WorldModel<AB> = WorldModelConfig::tiny()
-        .init::<AB>(&Default::default())
-        .map(&mut Jitter(Rng::new(4)));
-    let optim = AdamWConfig::new().init::<AB, WorldModel<AB>>();
-    save_checkpoint(dir, 3, &model, &model.valid(), &optim, serde_json::json!({}), 1).unwrap();
-    dir.to_path_buf()
-}
+use scenes::{Env, Frame, SceneKind};
 
 /// The frames of an animated GIF, as RGB.
 fn gif_frames(path: &Path) -> Vec<image::RgbImage> {
@@ -79,7 +34,9 @@ fn mean_abs_diff(img: &image::RgbImage, x0: u32, frame: &Frame) -> f64 {
         for x in 0..r {
             let a = img.get_pixel(x0 + x, y).0;
             let b = frame.pixel(x as usize, y as usize);
-            sum += (0..3).map(|k| (a[k] as f64 - b[k] as f64).abs()).sum::<f64>();
+            sum += (0..3)
+                .map(|k| (a[k] as f64 - b[k] as f64).abs())
+                .sum::<f64>();
         }
     }
     sum / (3 * r * r) as f64
@@ -88,7 +45,7 @@ fn mean_abs_diff(img: &image::RgbImage, x0: u32, frame: &Frame) -> f64 {
 #[test]
 fn exported_model_dreams_a_rollout_beside_the_real_scene() {
     let dir = scratch("dream_rollout");
-    let run = tiny_run(&dir.join("run"));
+    let run = tiny_checkpoint(&dir.join("run"), 3, 4);
     let exported = dir.join("models").join("maze");
     let out = memworld(
         &[
@@ -101,22 +58,45 @@ fn exported_model_dreams_a_rollout_beside_the_real_scene() {
         &[],
     );
     assert!(out.status.success(), "export: {}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("tiny at step 3"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("tiny at step 3"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // The shipped-model lookup finds it through MEMWORLD_ASSETS; --dream uses it.
     let (gif, sheet) = (dir.join("dream.gif"), dir.join("dream.png"));
     let (steps, context, seed) = (4usize, 2usize, 3u64);
     let out = memworld(
         &[
-            "rollout", "maze", "--dream", "--steps", "4", "--context", "2",
-            "--seed", "3", "--scale", "1", "--out", gif.to_str().unwrap(),
-            "--sheet", sheet.to_str().unwrap(), "--sheet-frames", "7", "--sheet-columns", "7",
+            "rollout",
+            "maze",
+            "--dream",
+            "--steps",
+            "4",
+            "--context",
+            "2",
+            "--seed",
+            "3",
+            "--scale",
+            "1",
+            "--out",
+            gif.to_str().unwrap(),
+            "--sheet",
+            sheet.to_str().unwrap(),
+            "--sheet-frames",
+            "7",
+            "--sheet-columns",
+            "7",
         ],
         &[("MEMWORLD_ASSETS", dir.to_str().unwrap())],
     );
     assert!(out.status.success(), "rollout: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("mean PSNR") && stdout.contains("ms/frame"), "{stdout}");
+    assert!(
+        stdout.contains("mean PSNR") && stdout.contains("ms/frame"),
+        "{stdout}"
+    );
 
     // Independently: the same model, scene, policy and seed through DreamEnv.
     let (model, _) = load_for_inference::<NdArray>(&exported, &Default::default()).unwrap();
@@ -142,13 +122,23 @@ fn exported_model_dreams_a_rollout_beside_the_real_scene() {
     // The GIF holds every frame; its palette is lossy, so pixels are checked on the PNG sheet.
     let frames = gif_frames(&gif);
     assert_eq!(frames.len(), 1 + context + steps);
-    assert!(frames.iter().all(|f| f.dimensions() == (2 * 32 + 2, 32 + 3)));
+    assert!(frames
+        .iter()
+        .all(|f| f.dimensions() == (2 * 32 + 2, 32 + 3)));
     let sheet = image::open(&sheet).unwrap().into_rgb8();
     for (i, (real, dream)) in expected.iter().enumerate() {
         let x0 = 2 + i as u32 * (2 * 32 + 2 + 2);
         let sub = image::imageops::crop_imm(&sheet, x0, 2, 2 * 32 + 2, 32).to_image();
-        assert_eq!(mean_abs_diff(&sub, 0, real), 0.0, "frame {i}: left half is not the real frame");
-        assert_eq!(mean_abs_diff(&sub, 34, dream), 0.0, "frame {i}: right half is not the dream");
+        assert_eq!(
+            mean_abs_diff(&sub, 0, real),
+            0.0,
+            "frame {i}: left half is not the real frame"
+        );
+        assert_eq!(
+            mean_abs_diff(&sub, 34, dream),
+            0.0,
+            "frame {i}: right half is not the dream"
+        );
         if i > context {
             assert!(
                 mean_abs_diff(&sub, 34, real) > 1.0,
@@ -163,12 +153,24 @@ fn dreaming_without_a_model_says_how_to_get_one() {
     let dir = scratch("dream_missing");
     let gif = dir.join("x.gif");
     let out = memworld(
-        &["rollout", "maze", "--dream", "--steps", "2", "--out", gif.to_str().unwrap()],
+        &[
+            "rollout",
+            "maze",
+            "--dream",
+            "--steps",
+            "2",
+            "--out",
+            gif.to_str().unwrap(),
+        ],
         &[("MEMWORLD_ASSETS", dir.to_str().unwrap())],
     );
     let err = text(&out.stderr);
     assert!(!out.status.success() && !err.contains("panicked"), "{err}");
-    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
     assert!(err.contains("--checkpoint"), "{err}");
     // The player loads the model before it opens a window, so it fails the same way.
     let out = memworld(
@@ -177,11 +179,20 @@ fn dreaming_without_a_model_says_how_to_get_one() {
     );
     let err = text(&out.stderr);
     assert!(!out.status.success() && !err.contains("panicked"), "{err}");
-    assert!(err.starts_with("error:") && err.contains("--checkpoint"), "{err}");
+    assert!(
+        err.starts_with("error:") && err.contains("--checkpoint"),
+        "{err}"
+    );
     let out = memworld(
         &[
-            "rollout", "maze", "--checkpoint", dir.join("nope").to_str().unwrap(), "--steps", "2",
-            "--out", gif.to_str().unwrap(),
+            "rollout",
+            "maze",
+            "--checkpoint",
+            dir.join("nope").to_str().unwrap(),
+            "--steps",
+            "2",
+            "--out",
+            gif.to_str().unwrap(),
         ],
         &[],
     );

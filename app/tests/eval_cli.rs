@@ -3,72 +3,12 @@
 //! checkpoint give byte-identical results.json, every output is written, and bad input gives
 //! one clear error line.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use burn::backend::{Autodiff, NdArray};
-use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
-use burn::optim::AdamWConfig;
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
-use model::world::checkpoint::save_checkpoint;
-use model::world::diffusion::gaussian;
-use model::world::{WorldModel, WorldModelConfig};
-use scenes::Rng;
+use common::{assert_one_line_error, memworld, scratch, text};
 
-type AB = Autodiff<NdArray>;
-
-fn memworld(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memworld"))
-        .args(args)
-        .output()
-        .expect("run memworld")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Fails with exactly one `error:` line mentioning `needle`, and no panic trace.
-fn assert_one_line_error(out: &Output, needle: &str) {
-    let err = text(&out.stderr);
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    assert!(!err.contains("panicked"), "panic trace: {err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "one error line expected: {err}");
-    assert!(
-        errors[0].contains(needle),
-        "error should mention {needle:?}: {err}"
-    );
-}
-
-struct Jitter(Rng);
-
-impl<Bk: Backend> ModuleMapper<Bk> for Jitter {
-    fn map_float<const D: usize>(&mut self, p: Param<Tensor<Bk, D>>) -> Param<Tensor<Bk, D>> {
-        let (id, t, mapper) = p.consume();
-        let noise = gaussian::<Bk, D>(t.dims(), &mut self.0, &t.device()).mul_scalar(0.1);
-        Param::from_mapped_value(id, t + noise, mapper)
-    }
-}
-
-/// A run directory holding a checkpoint of the tiny preset with random (non-zero) weights.
-fn tiny_checkpoint(dir: &Path) -> PathBuf {
-    let config = WorldModelConfig::tiny();
-    let model: WorldModel<AB> = config
-        .init::<AB>(&Default::default())
-        .map(&mut Jitter(Rng::new(1)));
-    let ema = model.valid();
-    let optim = AdamWConfig::new().init::<AB, WorldModel<AB>>();
-    save_checkpoint(dir, 2, &model, &ema, &optim, serde_json::json!({}), 1).unwrap();
-    dir.to_path_buf()
+fn tiny_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
+    common::tiny_checkpoint(dir, 2, 1)
 }
 
 /// Sets `flag` to `value` in `args` (replacing it when present).

@@ -105,12 +105,19 @@ fn exported_weights_load_back_in_f32_and_f16() {
     for tensor in model::world::quant::collect_params(&ckpt_model) {
         for block in tensor.chunks(64) {
             let s = block.iter().fold(0f32, |a, w| a.max(w.abs())) / 127.0;
-            expected.extend(block.iter().map(|&w| if s > 0.0 { (w / s).round() * s } else { 0.0 }));
+            expected.extend(
+                block
+                    .iter()
+                    .map(|&w| if s > 0.0 { (w / s).round() * s } else { 0.0 }),
+            );
         }
     }
     assert_eq!(q8_weights.len(), expected.len());
     for (i, (&g, &e)) in q8_weights.iter().zip(&expected).enumerate() {
-        assert!((g - e).abs() <= 1e-6 * e.abs().max(1e-3), "weight {i}: {g} vs {e}");
+        assert!(
+            (g - e).abs() <= 1e-6 * e.abs().max(1e-3),
+            "weight {i}: {g} vs {e}"
+        );
     }
     let bytes = fs::read(q8.join("ema.q8")).unwrap();
     fs::write(q8.join("ema.q8"), &bytes[..bytes.len() - 10]).unwrap();

@@ -40,5 +40,8 @@ fn shipped_maze_model_loads_on_cpu_and_dreams() {
     let ours = dream_psnr(trained, seed, context, steps);
     let base = dream_psnr(untrained, seed, context, steps);
     println!("first dreamed frames: shipped {ours:.2} dB, untrained {base:.2} dB");
-    assert!(ours.is_finite() && ours > base + 2.0, "shipped {ours:.2} dB vs untrained {base:.2} dB");
+    assert!(
+        ours.is_finite() && ours > base + 2.0,
+        "shipped {ours:.2} dB vs untrained {base:.2} dB"
+    );
 }

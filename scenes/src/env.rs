@@ -27,7 +27,9 @@ impl std::str::FromStr for SceneKind {
         match s {
             "maze" => Ok(SceneKind::Maze),
             "voxel" => Ok(SceneKind::Voxel),
-            other => Err(format!("unknown scene '{other}' (expected 'maze' or 'voxel')")),
+            other => Err(format!(
+                "unknown scene '{other}' (expected 'maze' or 'voxel')"
+            )),
         }
     }
 }
@@ -42,7 +44,11 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(width: usize, height: usize) -> Self {
-        Self { width, height, rgb: vec![0; width * height * 3] }
+        Self {
+            width,
+            height,
+            rgb: vec![0; width * height * 3],
+        }
     }
 
     pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {

@@ -5,8 +5,8 @@
 //! byte-identical frames and poses on every machine.
 
 pub mod env;
-pub mod error;
 pub mod episode;
+pub mod error;
 pub mod factory;
 pub mod maze;
 pub mod policy;

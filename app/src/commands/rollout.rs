@@ -104,7 +104,10 @@ pub fn run(args: RolloutArgs) -> Result<()> {
         return super::dream_rollout::run(args);
     }
     if args.context > 0 {
-        bail!("--context {} applies to dreamed rollouts (--dream or --checkpoint)", args.context);
+        bail!(
+            "--context {} applies to dreamed rollouts (--dream or --checkpoint)",
+            args.context
+        );
     }
     let size = resolve_size(args.scene, args.size)?;
     let mut env = make_scene(args.scene, size, args.resolution)?;

@@ -46,7 +46,10 @@ impl OnBackend for Job {
     type Output = EnvFactory;
     fn run<B: Backend>(self, device: B::Device) -> Result<EnvFactory> {
         let mut models: HashMap<SceneKind, LoadedModel<B>> = HashMap::new();
-        let first = load_model::<B>(&checkpoint_for(self.scene, self.checkpoint.as_deref())?, &device)?;
+        let first = load_model::<B>(
+            &checkpoint_for(self.scene, self.checkpoint.as_deref())?,
+            &device,
+        )?;
         models.insert(self.scene, first);
         let Job {
             checkpoint,
@@ -62,7 +65,8 @@ impl OnBackend for Job {
                 models.insert(kind, loaded);
             }
             let loaded = &models[&kind];
-            let dream = dream_env(loaded, kind, size, res, &device).map_err(|e| format!("{e:#}"))?;
+            let dream =
+                dream_env(loaded, kind, size, res, &device).map_err(|e| format!("{e:#}"))?;
             let real = make_scene(kind, size, res).map_err(|e| format!("{e:#}"))?;
             Ok(vec![
                 PaneEnv {

@@ -21,7 +21,7 @@ use crossbeam_channel::{bounded, Receiver};
 use scenes::{Rng, SceneKind};
 
 use super::config::WorldModelConfig;
-use super::diffusion::{training_taus_host, TauSampling};
+use super::diffusion::{gaussian_host, training_taus_host, TauSampling};
 use super::error::WorldError;
 use super::model::FrameConditions;
 use super::sources::{ClipSource, EpisodeSource, GeneratedSource, PoolSource};
@@ -134,22 +134,6 @@ pub struct HostNoise {
 pub struct NoiseSpec {
     pub sampling: TauSampling,
     pub prefix_prob: f64,
-}
-
-/// `n` N(0, 1) values by Box–Muller, both outputs of each pair used.
-pub fn gaussian_host(n: usize, rng: &mut Rng) -> Vec<f32> {
-    let mut v = Vec::with_capacity(n);
-    while v.len() < n {
-        let u1 = 1.0 - rng.next_f64(); // (0, 1]: ln is finite
-        let u2 = rng.next_f64();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
-        v.push((r * c) as f32);
-        if v.len() < n {
-            v.push((r * s) as f32);
-        }
-    }
-    v
 }
 
 impl HostBatch {

@@ -47,11 +47,16 @@ pub fn gaussian<B: Backend, const D: usize>(
     rng: &mut Rng,
     device: &B::Device,
 ) -> Tensor<B, D> {
-    let n: usize = shape.iter().product();
+    let v = gaussian_host(shape.iter().product(), rng);
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// `n` N(0, 1) values by Box–Muller, both outputs of each pair used (half the uniforms per
+/// value).
+pub fn gaussian_host(n: usize, rng: &mut Rng) -> Vec<f32> {
     let mut v = Vec::with_capacity(n);
     while v.len() < n {
-        // Both Box–Muller outputs: half the uniforms per value.
-        let u1 = 1.0 - rng.next_f64();
+        let u1 = 1.0 - rng.next_f64(); // (0, 1]: ln is finite
         let u2 = rng.next_f64();
         let r = (-2.0 * u1.ln()).sqrt();
         let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
@@ -60,7 +65,7 @@ pub fn gaussian<B: Backend, const D: usize>(
             v.push((r * s) as f32);
         }
     }
-    Tensor::from_data(TensorData::new(v, shape), device)
+    v
 }
 
 /// Flow-matching interpolation x_τ = (1 − τ) x₀ + τ ε with one τ per frame.

@@ -27,7 +27,9 @@ pub mod train;
 #[cfg(test)]
 mod tests;
 
+pub use checkpoint::{load_for_inference, load_for_inference_checked};
 pub use config::{AttentionKind, SsmKind, WorldModelConfig, PRESETS};
+pub use data::DataSpec;
 pub use diffusion::{
     add_noise, flow_matching_loss, flow_matching_loss_with, sample_next_full, sample_training_taus,
     TauSampling,
@@ -36,6 +38,4 @@ pub use dream::DreamEnv;
 pub use error::WorldError;
 pub use model::{FrameConditions, WorldModel};
 pub use session::WorldSession;
-pub use checkpoint::{load_for_inference, load_for_inference_checked};
-pub use data::DataSpec;
 pub use train::{train, Control, TrainObserver, TrainOptions, TrainSettings, TrainSummary};

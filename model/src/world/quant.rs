@@ -65,13 +65,19 @@ impl Reader<'_> {
         Ok(s)
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn f32(&mut self) -> Result<f32, String> {
-        Ok(f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(f32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 }
 
@@ -83,7 +89,9 @@ pub fn decode(bytes: &[u8], shapes: &[Vec<usize>]) -> Result<Vec<Vec<f32>>, Stri
     }
     let version = r.u32()?;
     if version != VERSION {
-        return Err(format!("q8 version {version} is not supported (expected {VERSION})"));
+        return Err(format!(
+            "q8 version {version} is not supported (expected {VERSION})"
+        ));
     }
     let block = r.u32()? as usize;
     let count = r.u32()? as usize;
@@ -98,7 +106,9 @@ pub fn decode(bytes: &[u8], shapes: &[Vec<usize>]) -> Result<Vec<Vec<f32>>, Stri
         let n = r.u64()? as usize;
         let want: usize = shape.iter().product();
         if n != want {
-            return Err(format!("tensor #{i} has {n} values, its shape {shape:?} needs {want}"));
+            return Err(format!(
+                "tensor #{i} has {n} values, its shape {shape:?} needs {want}"
+            ));
         }
         let mut values = Vec::with_capacity(n);
         while values.len() < n {
@@ -150,7 +160,9 @@ mod tests {
 
     #[test]
     fn blocks_round_to_the_nearest_step_of_their_scale() {
-        let v: Vec<f32> = (0..150).map(|i| ((i as f32) * 0.37).sin() * (1.0 + i as f32)).collect();
+        let v: Vec<f32> = (0..150)
+            .map(|i| ((i as f32) * 0.37).sin() * (1.0 + i as f32))
+            .collect();
         let bytes = encode(&[v.clone(), vec![0.0; 3]]);
         let back = decode(&bytes, &[vec![150], vec![3]]).unwrap();
         for (b, block) in back[0].chunks(BLOCK).zip(v.chunks(BLOCK)) {
