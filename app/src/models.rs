@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
-use model::world::checkpoint::open_checkpoint;
-use model::world::{load_for_inference, DreamEnv, WorldModel, WorldModelConfig};
+use model::world::checkpoint::{open_checkpoint, EMA_FILE};
+use model::world::{DreamEnv, WorldModel, WorldModelConfig};
 use scenes::{Env, SceneKind};
 
 use crate::commands::make_scene;
@@ -73,13 +73,15 @@ pub struct LoadedModel<B: Backend> {
 /// Loads the EMA weights of the checkpoint at `path` on `device`.
 pub fn load_model<B: Backend>(path: &Path, device: &B::Device) -> Result<LoadedModel<B>> {
     let what = || format!("--checkpoint {}", path.display());
-    let step = open_checkpoint(path, None).with_context(what)?.state.step;
-    let (model, config) = load_for_inference::<B>(path, device).with_context(what)?;
+    let ckpt = open_checkpoint(path, None).with_context(what)?;
+    let model = ckpt
+        .load_weights::<B>(EMA_FILE, device)
+        .with_context(what)?;
     Ok(LoadedModel {
         model,
-        config,
+        config: ckpt.config,
         path: path.to_path_buf(),
-        step,
+        step: ckpt.state.step,
     })
 }
 

@@ -34,14 +34,12 @@ pub fn run_on<J: OnBackend>(kind: BackendKind, job: J) -> Result<J::Output> {
 /// Fails with one line when wgpu finds no adapter at all (burn-wgpu would panic on its device
 /// thread instead), e.g. on a machine without a Vulkan, Metal, DX12 or GL driver.
 fn require_wgpu_adapter() -> Result<()> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends: wgpu::Backends::all(),
-        flags: wgpu::InstanceFlags::from_build_config().with_env(),
-        memory_budget_thresholds: wgpu::MemoryBudgetThresholds::default(),
-        backend_options: wgpu::BackendOptions::from_env_or_default(),
-        display: None,
-    });
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let instance = wgpu::Instance::new(crate::player::gpu::instance_descriptor(
+        crate::player::BackendChoice::Auto,
+        None,
+    ));
+    let backends = crate::player::BackendChoice::Auto.backends();
+    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
     if adapters.is_empty() {
         anyhow::bail!(
             "--backend wgpu: no GPU adapter found (no Vulkan, Metal, DX12 or OpenGL driver); \

@@ -10,7 +10,6 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use model::world::checkpoint::{open_checkpoint, EMA_FILE};
 use model::world::eval::{
     evaluate_batch, frames_csv_rows, level_seed, scene_resolution, EpisodeScores, EpisodeSource,
     EvalReport, EvalSettings, GenerateOptions, ModelReport, ModelScores, Protocol,
@@ -121,16 +120,12 @@ fn config(m: &Loaded<impl Backend>) -> &WorldModelConfig {
 fn load_models<B: Backend>(paths: &[PathBuf], device: &B::Device) -> Result<Vec<Loaded<B>>> {
     let mut out: Vec<Loaded<B>> = Vec::new();
     for path in paths {
-        let ckpt = open_checkpoint(path, None)
-            .with_context(|| format!("--checkpoint {}", path.display()))?;
-        let model = ckpt
-            .load_weights::<B>(EMA_FILE, device)
-            .with_context(|| format!("--checkpoint {}", path.display()))?;
+        let loaded = crate::models::load_model::<B>(path, device)?;
         out.push(Loaded {
-            label: ckpt.config.name.clone(),
+            label: loaded.config.name,
             checkpoint: path.display().to_string(),
-            step: ckpt.state.step,
-            model,
+            step: loaded.step,
+            model: loaded.model,
         });
     }
     let repeated: Vec<bool> = out

@@ -103,7 +103,7 @@ pub fn checksum(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
-pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WorldError + '_ {
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WorldError + '_ {
     move |source| WorldError::Io {
         path: path.to_path_buf(),
         source,
@@ -118,7 +118,7 @@ pub(super) fn damaged(path: &Path, reason: impl Into<String>) -> WorldError {
 }
 
 /// Writes `bytes` to a new file and syncs it to disk.
-pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), WorldError> {
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), WorldError> {
     use std::io::Write;
     let mut f = fs::File::create(path).map_err(io_err(path))?;
     f.write_all(bytes).map_err(io_err(path))?;
@@ -126,14 +126,14 @@ pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), WorldError> 
 }
 
 #[cfg(unix)]
-pub(super) fn sync_dir(dir: &Path) {
+fn sync_dir(dir: &Path) {
     // Durability of renames after a power cut only; never affects correctness.
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
 }
 #[cfg(not(unix))]
-pub(super) fn sync_dir(_dir: &Path) {}
+fn sync_dir(_dir: &Path) {}
 
 /// Name of the checkpoint directory of update `step`.
 pub fn checkpoint_name(step: usize) -> String {
@@ -159,18 +159,12 @@ where
     fs::create_dir_all(&root).map_err(io_err(&root))?;
     let name = checkpoint_name(step);
     let dir = root.join(&name);
-    let tmp = root.join(format!("{name}.tmp"));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
-    }
-    fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-
     let encode_err = |file: &str, e: burn::record::RecorderError| WorldError::Io {
-        path: tmp.join(file),
+        path: dir.join(file),
         source: std::io::Error::other(e.to_string()),
     };
     let inner = model.valid();
-    let blobs: [(&str, Vec<u8>); 3] = [
+    let blobs = [
         (
             MODEL_FILE,
             Recorder::<B::InnerBackend>::record(&Rec::default(), inner.clone().into_record(), ())
@@ -187,10 +181,43 @@ where
                 .map_err(|e| encode_err(OPTIM_FILE, e))?,
         ),
     ];
-    let mut files = BTreeMap::new();
-    for (file, bytes) in &blobs {
+    let state = CheckpointState {
+        format_version: CHECKPOINT_FORMAT,
+        step,
+        train,
+        files: BTreeMap::new(),
+        params: param_manifest(&inner),
+        precision: Precision::F32,
+    };
+    write_checkpoint_dir(&dir, &blobs, model.config(), state)?;
+    let latest = root.join(LATEST_FILE);
+    scenes::episode::atomic::write_bytes_atomic(&latest, format!("{name}\n").as_bytes())
+        .map_err(io_err(&latest))?;
+    prune_checkpoints(&root, keep.max(1))?;
+    Ok(dir)
+}
+
+/// Writes the checkpoint directory `dir` atomically: the weight files `blobs`, `config.json` and
+/// `state.json` (with each blob's digest added to `state.files`) go into `dir.tmp/`, every file
+/// synced, which is then renamed over `dir` (replacing one left by an interrupted run).
+pub(super) fn write_checkpoint_dir(
+    dir: &Path,
+    blobs: &[(&str, Vec<u8>)],
+    config: &WorldModelConfig,
+    mut state: CheckpointState,
+) -> Result<(), WorldError> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "checkpoint".into());
+    let tmp = dir.with_file_name(format!("{name}.tmp"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
+    }
+    fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    for (file, bytes) in blobs {
         write_synced(&tmp.join(file), bytes)?;
-        files.insert(
+        state.files.insert(
             file.to_string(),
             FileDigest {
                 bytes: bytes.len() as u64,
@@ -198,31 +225,19 @@ where
             },
         );
     }
-    let config_json = serde_json::to_vec_pretty(model.config()).expect("configs serialise");
+    let config_json = serde_json::to_vec_pretty(config).expect("configs serialise");
     write_synced(&tmp.join(CONFIG_FILE), &config_json)?;
-    let state = CheckpointState {
-        format_version: CHECKPOINT_FORMAT,
-        step,
-        train,
-        files,
-        params: param_manifest(&inner),
-        precision: Precision::F32,
-    };
     let state_json = serde_json::to_vec_pretty(&state).expect("states serialise");
     write_synced(&tmp.join(STATE_FILE), &state_json)?;
     sync_dir(&tmp);
-
-    // A directory of this step left by a run killed before it updated `latest`.
     if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        fs::remove_dir_all(dir).map_err(io_err(dir))?;
     }
-    fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
-    sync_dir(&root);
-    let latest = root.join(LATEST_FILE);
-    scenes::episode::atomic::write_bytes_atomic(&latest, format!("{name}\n").as_bytes())
-        .map_err(io_err(&latest))?;
-    prune_checkpoints(&root, keep.max(1))?;
-    Ok(dir)
+    fs::rename(&tmp, dir).map_err(io_err(dir))?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent);
+    }
+    Ok(())
 }
 
 /// Removes all but the newest `keep` complete checkpoints and any leftover `.tmp` directory.
