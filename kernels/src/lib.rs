@@ -1,5 +1,12 @@
-//! memworld kernels: GPU kernels behind backend-extension traits (SPEC §6), each beside the
-//! tensor-op reference it is tested against, plus the one tolerance helper every equivalence
-//! test in the workspace uses (STYLE.md item 3).
+//! memworld kernels: CubeCL kernels for the mixers' hot loops (SPEC §6), selected at run time
+//! for burn's CubeCL backends (`dispatch`), each with an independent host reference its tests
+//! compare against; plus the one tolerance helper every equivalence test in the workspace uses
+//! (STYLE.md item 3).
 
+pub mod attention;
+pub mod dispatch;
+pub mod ssd;
+pub mod testing;
 pub mod tolerance;
+
+pub use dispatch::{kernels_enabled, kernels_serve, KERNELS_ENV};

@@ -9,6 +9,7 @@ use scenes::Rng;
 use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
 use super::*;
 use crate::tolerance::{assert_close, diff, to_vec};
+use kernels::testing::wgpu_device;
 
 type Cpu = NdArray<f32>;
 
@@ -428,23 +429,6 @@ fn rope_tables_match_per_token_angles() {
                     i += 1;
                 }
             }
-        }
-    }
-}
-
-/// The wgpu device, or `None` (with a notice) when there is no adapter and `CI` is unset; on CI
-/// a missing adapter fails the test.
-fn wgpu_device() -> Option<burn::backend::wgpu::WgpuDevice> {
-    let device = burn::backend::wgpu::WgpuDevice::default();
-    let probe = std::panic::catch_unwind(|| {
-        Tensor::<burn::backend::Wgpu, 1>::ones([1], &device.clone()).into_data()
-    });
-    match probe {
-        Ok(_) => Some(device),
-        Err(e) if std::env::var_os("CI").is_some() => std::panic::resume_unwind(e),
-        Err(_) => {
-            eprintln!("skipping wgpu test: no wgpu adapter (install mesa-vulkan-drivers)");
-            None
         }
     }
 }

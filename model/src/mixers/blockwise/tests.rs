@@ -8,7 +8,8 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 use scenes::Rng;
 
 use super::{from_blocks, to_blocks, BlockwiseMamba2, BlockwiseMamba2Config};
-use crate::mixers::ssd::tests::{seeded_layer, test_config, uniform, wgpu_device};
+use crate::mixers::ssd::tests::{seeded_layer, test_config, uniform};
+use kernels::testing::wgpu_device;
 use crate::tolerance::{assert_close, to_vec};
 
 type Cpu = NdArray<f32>;

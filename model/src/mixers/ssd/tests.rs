@@ -10,6 +10,7 @@ use scenes::Rng;
 use super::layer::softplus;
 use super::{chunked_ssd, reference_ssd, Mamba2, Mamba2Config, Mamba2State};
 use crate::tolerance::assert_close;
+use kernels::testing::wgpu_device;
 
 type Cpu = NdArray<f32>;
 
@@ -385,23 +386,6 @@ fn softplus_is_stable_and_exact() {
         1e-6,
         1e-30,
     );
-}
-
-/// The wgpu device, or `None` (with a notice) when this machine has no adapter and `CI` is
-/// unset; on CI a missing adapter fails the test.
-pub(crate) fn wgpu_device() -> Option<burn::backend::wgpu::WgpuDevice> {
-    let device = burn::backend::wgpu::WgpuDevice::default();
-    let probe = std::panic::catch_unwind(|| {
-        Tensor::<burn::backend::Wgpu, 1>::ones([1], &device.clone()).into_data()
-    });
-    match probe {
-        Ok(_) => Some(device),
-        Err(e) if std::env::var_os("CI").is_some() => std::panic::resume_unwind(e),
-        Err(_) => {
-            eprintln!("skipping wgpu test: no wgpu adapter (install mesa-vulkan-drivers)");
-            None
-        }
-    }
 }
 
 #[test]

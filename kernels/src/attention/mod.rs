@@ -1,0 +1,61 @@
+//! Frame-local attention as a flash-style CubeCL kernel (SPEC §6): every token of query frame
+//! `t` attends to every token of key frames `t − window + 1 ..= t` (all past frames without a
+//! window), softmax computed online so no score matrix is stored. The same kernel serves
+//! training-shaped calls (query frames = key frames) and the streaming path (a few new query
+//! frames against the cached frames before them).
+//!
+//! The tensor-op reference is `model::mixers::attention` (dense and blocked paths);
+//! [`reference`] here is an independent f64 host loop the tests compare against.
+//! There is no backward kernel yet: under autodiff the model uses its reference.
+
+mod forward;
+mod kernel;
+pub mod reference;
+#[cfg(test)]
+mod tests;
+
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
+use forward::launch_frame_attention;
+
+/// Frame-local attention on the kernel; call only when [`crate::kernels_serve`] says so.
+/// Queries and keys come with their rotary embedding applied; scores are scaled by
+/// `1/√head_dim`.
+///
+/// # Shapes
+/// - `q`: `[batch, heads, query_frames, tokens, head_dim]`
+/// - `k`, `v`: `[batch, heads, key_frames, tokens, head_dim]`: the query frames are the last
+///   `query_frames` of the key frames, oldest first
+/// - returns `[batch, heads, query_frames, tokens, head_dim]`
+pub fn frame_attention<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    window: Option<usize>,
+) -> Tensor<B, 5> {
+    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
+    let key_frames = k.dims()[2];
+    assert_eq!(
+        k.dims(),
+        [batch, heads, key_frames, tokens, head_dim],
+        "frame attention: keys must be [batch, heads, frames, tokens, head_dim] like the queries"
+    );
+    assert_eq!(v.dims(), k.dims(), "frame attention: values must match keys");
+    assert!(window != Some(0), "frame attention: window must be ≥ 1");
+    let kind = kernel_runtime::<B>(q.dtype()).expect("attention kernel: backend has no kernels");
+    let flat = |t: Tensor<B, 5>, frames| t.reshape([batch * heads, frames, tokens, head_dim]);
+    let out = with_runtime!(kind, R => {
+        let q = to_cube::<B, R, 4>(flat(q, query_frames));
+        let out = empty_f32(&q, &[batch * heads, query_frames, tokens, head_dim]);
+        launch_frame_attention::<R>(
+            q,
+            to_cube::<B, R, 4>(flat(k, key_frames)),
+            to_cube::<B, R, 4>(flat(v, key_frames)),
+            out.clone(),
+            window.unwrap_or(0),
+        );
+        from_cube::<B, R, 4>(out)
+    });
+    out.reshape([batch, heads, query_frames, tokens, head_dim])
+}

@@ -1,0 +1,94 @@
+//! Frame-local attention kernel against the host f64 softmax on wgpu (lavapipe in CI):
+//! spatial blocks of 1×1, 2×2, 4×8 tokens and a whole 16×16 frame, windows of 1 and 3 frames
+//! and none, training-shaped and streaming-shaped calls, outputs pre-filled with NaN.
+
+use burn::backend::wgpu::WgpuDevice;
+use burn::backend::Wgpu;
+use burn::tensor::{Tensor, TensorData};
+use cubecl::wgpu::WgpuRuntime;
+
+use super::forward::launch_frame_attention;
+use super::reference::frame_attention_host;
+use crate::dispatch::to_cube;
+use crate::testing::{uniform, wgpu_device};
+use crate::tolerance::{assert_close_slices, to_vec};
+
+type W = Wgpu;
+
+fn check(
+    [seqs, query_frames, key_frames, tokens, head_dim]: [usize; 5],
+    window: Option<usize>,
+    seed: u64,
+    device: &WgpuDevice,
+) {
+    let q_shape = [seqs, query_frames, tokens, head_dim];
+    let k_shape = [seqs, key_frames, tokens, head_dim];
+    let n_q = q_shape.iter().product();
+    let n_k = k_shape.iter().product();
+    let q = uniform(n_q, -2.0, 2.0, seed);
+    let k = uniform(n_k, -2.0, 2.0, seed + 1);
+    let v = uniform(n_k, -1.0, 1.0, seed + 2);
+    let t = |values: &Vec<f32>, shape: [usize; 4]| {
+        to_cube::<W, WgpuRuntime, 4>(Tensor::<W, 4>::from_data(
+            TensorData::new(values.clone(), shape),
+            device,
+        ))
+    };
+    let out = Tensor::<W, 4>::full(q_shape, f32::NAN, device);
+    launch_frame_attention::<WgpuRuntime>(
+        t(&q, q_shape),
+        t(&k, k_shape),
+        t(&v, k_shape),
+        to_cube::<W, WgpuRuntime, 4>(out.clone()),
+        window.unwrap_or(0),
+    );
+    let expected = frame_attention_host(
+        [seqs, query_frames, key_frames, tokens, head_dim],
+        &q,
+        &k,
+        &v,
+        window,
+    );
+    assert_close_slices(
+        &format!("attention q{query_frames}/k{key_frames} frames, {tokens} tokens, window {window:?}"),
+        &to_vec(out),
+        &expected,
+        1e-4,
+        1e-5,
+    );
+}
+
+#[test]
+fn kernel_equals_host_softmax_on_awkward_shapes() {
+    let Some(device) = wgpu_device() else { return };
+    // [seqs, query frames, key frames, tokens per frame, head_dim]
+    let cases: [([usize; 5], Option<usize>); 8] = [
+        ([1, 1, 1, 1, 6], None),
+        ([2, 5, 5, 4, 6], Some(3)),
+        ([3, 4, 4, 32, 8], Some(1)),
+        ([1, 6, 6, 32, 12], None),
+        ([2, 3, 3, 65, 6], Some(2)),
+        ([1, 2, 2, 256, 16], Some(2)),
+        // streaming: one new frame against two cached ones, and two against five
+        ([2, 1, 3, 4, 6], Some(3)),
+        ([1, 2, 7, 32, 8], None),
+    ];
+    for (k, (shape, window)) in cases.into_iter().enumerate() {
+        check(shape, window, 100 + 3 * k as u64, &device);
+    }
+}
+
+#[test]
+fn public_entry_point_matches_the_host_reference() {
+    let Some(device) = wgpu_device() else { return };
+    let [b, h, f, t, d] = [2, 3, 4, 5, 6];
+    let q = uniform(b * h * f * t * d, -1.0, 1.0, 1);
+    let k = uniform(b * h * f * t * d, -1.0, 1.0, 2);
+    let v = uniform(b * h * f * t * d, -1.0, 1.0, 3);
+    let tensor = |x: &Vec<f32>| {
+        Tensor::<W, 5>::from_data(TensorData::new(x.clone(), [b, h, f, t, d]), &device)
+    };
+    let out = super::frame_attention(tensor(&q), tensor(&k), tensor(&v), Some(2));
+    let expected = frame_attention_host([b * h, f, f, t, d], &q, &k, &v, Some(2));
+    assert_close_slices("attention", &to_vec(out), &expected, 1e-4, 1e-5);
+}

@@ -1,0 +1,113 @@
+//! Which implementation runs: the CubeCL kernel or the caller's tensor-op reference.
+//!
+//! The kernels run on burn's CubeCL backends (wgpu, and cuda when built with the `cuda`
+//! feature) in f32. Everything else — ndarray, autodiff graphs (the kernels have no backward
+//! yet), other float types — gets `None` from the kernel entry points and the caller runs its
+//! reference. The selection is made per call from the tensor's backend type, so a model that
+//! is generic over `B: Backend` needs no extra bound: a bound on every generic would have to
+//! hold for `B::InnerBackend` too, which burn's derived `AutodiffModule` cannot promise.
+//!
+//! `MEMWORLD_KERNELS=reference` forces the reference everywhere (for A/B runs and bisecting).
+
+use std::any::{Any, TypeId};
+use std::sync::OnceLock;
+
+use burn::tensor::{backend::Backend, DType, Shape, Tensor, TensorPrimitive};
+use burn_cubecl::{ops::numeric::empty_device, tensor::CubeTensor, CubeRuntime};
+
+/// Environment variable that selects the implementation: `reference` forces the tensor-op
+/// reference; anything else (or unset) uses the kernels where they exist.
+pub const KERNELS_ENV: &str = "MEMWORLD_KERNELS";
+
+/// Is the use of kernels allowed by the environment (read once per process)?
+pub fn kernels_enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        std::env::var(KERNELS_ENV).map_or(true, |v| !v.eq_ignore_ascii_case("reference"))
+    })
+}
+
+/// The CubeCL runtime behind backend `B`, if `B`'s float tensors are CubeCL tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CubeRuntimeKind {
+    /// burn-wgpu (Vulkan, Metal, DX12; lavapipe in CI).
+    Wgpu,
+    /// burn-cuda.
+    #[cfg(feature = "cuda")]
+    Cuda,
+}
+
+/// The runtime whose kernels serve backend `B` for tensors of this dtype, or `None` when the
+/// reference must run (other backend, autodiff, non-f32, or forced by [`KERNELS_ENV`]).
+pub fn kernel_runtime<B: Backend>(dtype: DType) -> Option<CubeRuntimeKind> {
+    if !kernels_enabled() || dtype != DType::F32 {
+        return None;
+    }
+    let float = TypeId::of::<B::FloatTensorPrimitive>();
+    if float == TypeId::of::<CubeTensor<cubecl::wgpu::WgpuRuntime>>() {
+        return Some(CubeRuntimeKind::Wgpu);
+    }
+    #[cfg(feature = "cuda")]
+    if float == TypeId::of::<CubeTensor<cubecl::cuda::CudaRuntime>>() {
+        return Some(CubeRuntimeKind::Cuda);
+    }
+    None
+}
+
+/// Would the kernels serve backend `B` for f32 tensors? Lets a caller decide before it
+/// gives up ownership of its inputs.
+pub fn kernels_serve<B: Backend>() -> bool {
+    kernel_runtime::<B>(DType::F32).is_some()
+}
+
+/// The CubeCL tensor inside a `Tensor<B, D>`, made contiguous (the kernels index flat).
+///
+/// Panics if `B`'s float primitive is not `CubeTensor<R>`; callers check with
+/// [`kernel_runtime`] first.
+pub(crate) fn to_cube<B: Backend, R: CubeRuntime, const D: usize>(
+    t: Tensor<B, D>,
+) -> CubeTensor<R> {
+    let primitive: Box<dyn Any> = Box::new(t.into_primitive().tensor());
+    let cube = *primitive
+        .downcast::<CubeTensor<R>>()
+        .expect("kernel dispatch: backend is not this CubeCL runtime");
+    burn_cubecl::kernel::into_contiguous(cube)
+}
+
+/// Wrap a CubeCL tensor back into a `Tensor<B, D>` (inverse of [`to_cube`]).
+pub(crate) fn from_cube<B: Backend, R: CubeRuntime, const D: usize>(
+    t: CubeTensor<R>,
+) -> Tensor<B, D> {
+    let primitive: Box<dyn Any> = Box::new(t);
+    let float = *primitive
+        .downcast::<B::FloatTensorPrimitive>()
+        .expect("kernel dispatch: backend is not this CubeCL runtime");
+    Tensor::from_primitive(TensorPrimitive::Float(float))
+}
+
+/// An uninitialised f32 tensor on `like`'s device.
+pub(crate) fn empty_f32<R: CubeRuntime>(like: &CubeTensor<R>, shape: &[usize]) -> CubeTensor<R> {
+    empty_device::<R, f32>(
+        like.client.clone(),
+        like.device.clone(),
+        Shape::from(shape.to_vec()),
+    )
+}
+
+/// Run `$body` with `$R` bound to the CubeCL runtime type of `$kind`.
+macro_rules! with_runtime {
+    ($kind:expr, $R:ident => $body:expr) => {
+        match $kind {
+            $crate::dispatch::CubeRuntimeKind::Wgpu => {
+                type $R = cubecl::wgpu::WgpuRuntime;
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::dispatch::CubeRuntimeKind::Cuda => {
+                type $R = cubecl::cuda::CudaRuntime;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_runtime;

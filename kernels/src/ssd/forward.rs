@@ -1,0 +1,114 @@
+//! Launchers of the SSD kernels on CubeCL tensors: shape checks, output allocation, grid.
+
+use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
+use cubecl::prelude::*;
+
+use super::kernel::{chunked_ssd_forward, ssd_step_forward};
+
+/// Shared-memory budget of one cube, in f32 elements: WebGPU's guaranteed 16 KiB.
+const SHARED_F32: usize = 16 * 1024 / 4;
+
+/// Steps per chunk inside the kernel: the largest power of two ≤ 16 whose B, C and G tiles
+/// fit [`SHARED_F32`]. The result does not depend on it (any chunking is exact).
+pub(crate) fn kernel_chunk(d_state: usize) -> usize {
+    let mut chunk = 16;
+    while chunk > 1 && 2 * chunk * d_state + chunk * chunk > SHARED_F32 {
+        chunk /= 2;
+    }
+    chunk
+}
+
+/// Chunked SSD forward into the given outputs (so tests can hand in NaN-filled ones).
+///
+/// # Shapes
+/// - `x`: `[batch, seq, heads, head_dim]`, `dt`: `[batch, seq, heads]`, `a`: `[heads]`
+/// - `b`, `c`: `[batch, seq, groups, d_state]`
+/// - `initial_state`, `final_state`: `[batch, heads, head_dim, d_state]`
+/// - `y`: `[batch, seq, heads, head_dim]`
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_chunked_ssd<R: CubeRuntime>(
+    x: CubeTensor<R>,
+    dt: CubeTensor<R>,
+    a: CubeTensor<R>,
+    b: CubeTensor<R>,
+    c: CubeTensor<R>,
+    initial_state: CubeTensor<R>,
+    y: CubeTensor<R>,
+    final_state: CubeTensor<R>,
+) {
+    let [batch, seq, heads, head_dim] = dims4(&x);
+    let [_, _, groups, d_state] = dims4(&b);
+    assert!(
+        head_dim as u32 <= 1024,
+        "SSD kernel: head_dim {head_dim} > 1024 units per cube"
+    );
+    let client = x.client.clone();
+    chunked_ssd_forward::launch::<f32, R>(
+        &client,
+        CubeCount::Static(heads as u32, batch as u32, 1),
+        CubeDim::new_1d(head_dim as u32),
+        x.into_tensor_arg(),
+        dt.into_tensor_arg(),
+        a.into_tensor_arg(),
+        b.into_tensor_arg(),
+        c.into_tensor_arg(),
+        initial_state.into_tensor_arg(),
+        y.into_tensor_arg(),
+        final_state.into_tensor_arg(),
+        seq as u32,
+        heads as u32,
+        groups as u32,
+        head_dim,
+        d_state,
+        kernel_chunk(d_state),
+    );
+}
+
+/// One SSD step into the given outputs.
+///
+/// # Shapes
+/// - `x`, `y`: `[batch, heads, head_dim]`, `dt`: `[batch, heads]`, `a`: `[heads]`
+/// - `b`, `c`: `[batch, groups, d_state]`
+/// - `state`, `new_state`: `[batch, heads, head_dim, d_state]`
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_ssd_step<R: CubeRuntime>(
+    x: CubeTensor<R>,
+    dt: CubeTensor<R>,
+    a: CubeTensor<R>,
+    b: CubeTensor<R>,
+    c: CubeTensor<R>,
+    state: CubeTensor<R>,
+    y: CubeTensor<R>,
+    new_state: CubeTensor<R>,
+) {
+    let [batch, heads, head_dim, d_state] = dims4(&state);
+    let groups = b.meta.shape()[1];
+    let units = batch * heads * head_dim;
+    let client = x.client.clone();
+    let cube_dim = CubeDim::new_1d(256);
+    let cubes = units.div_ceil(256) as u32;
+    ssd_step_forward::launch::<f32, R>(
+        &client,
+        CubeCount::Static(cubes, 1, 1),
+        cube_dim,
+        x.into_tensor_arg(),
+        dt.into_tensor_arg(),
+        a.into_tensor_arg(),
+        b.into_tensor_arg(),
+        c.into_tensor_arg(),
+        state.into_tensor_arg(),
+        y.into_tensor_arg(),
+        new_state.into_tensor_arg(),
+        units as u32,
+        heads as u32,
+        groups as u32,
+        head_dim,
+        d_state,
+    );
+}
+
+pub(crate) fn dims4<R: CubeRuntime>(t: &CubeTensor<R>) -> [usize; 4] {
+    let shape = t.meta.shape();
+    assert_eq!(shape.len(), 4, "expected a 4-d tensor, got {shape:?}");
+    [shape[0], shape[1], shape[2], shape[3]]
+}

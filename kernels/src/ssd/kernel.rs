@@ -1,0 +1,181 @@
+//! CubeCL bodies of the SSD kernels (Mamba-2, Dao & Gu 2024): the chunked forward scan and the
+//! single-token step. Tensors are contiguous and indexed flat; shapes are documented on the
+//! launchers in `forward.rs`.
+
+use cubecl::prelude::*;
+
+/// Chunked SSD forward, one cube per (head, sequence), one unit per head channel `p`.
+///
+/// Each unit keeps its row `s[p, :]` of the state in registers and walks the sequence chunk by
+/// chunk, all four stages of the chunk algorithm fused (Listing 1 of the paper):
+/// 1. intra-chunk: `y_i += Σ_{j≤i} G[i, j] Δ_j x_j[p]`, `G[i, j] = exp(Σ_{j<k≤i} log a_k) C_i·B_j`
+///    (G is shared by the cube's units and built once per chunk in shared memory);
+/// 2. state to output: `y_i += exp(Σ_{k≤i} log a_k) C_i·s`;
+/// 3. chunk state and 4. state passing: `s ← exp(Σ_chunk log a) s + Σ_j exp(Σ_{j<k} log a_k) Δ_j x_j[p] B_j`.
+/// Only `chunk × chunk` and `chunk × d_state` tiles exist; no `seq × seq` mask.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub fn chunked_ssd_forward<F: Float>(
+    x: &Tensor<F>,
+    dt: &Tensor<F>,
+    a: &Tensor<F>,
+    b: &Tensor<F>,
+    c: &Tensor<F>,
+    initial_state: &Tensor<F>,
+    y: &mut Tensor<F>,
+    final_state: &mut Tensor<F>,
+    seq: u32,
+    heads: u32,
+    groups: u32,
+    #[comptime] head_dim: usize,
+    #[comptime] d_state: usize,
+    #[comptime] chunk: usize,
+) {
+    let h = CUBE_POS_X as usize;
+    let seq_index = CUBE_POS_Y as usize;
+    let p = UNIT_POS as usize;
+    let seq = seq as usize;
+    let heads = heads as usize;
+    let g = h / (heads / groups as usize);
+    let groups = groups as usize;
+
+    let state_base = ((seq_index * heads + h) * head_dim + p) * d_state;
+    let mut state = Array::<F>::new(d_state);
+    for n in 0..d_state {
+        state[n] = initial_state[state_base + n];
+    }
+
+    let mut shared_b = SharedMemory::<F>::new(chunk * d_state);
+    let mut shared_c = SharedMemory::<F>::new(chunk * d_state);
+    let mut shared_g = SharedMemory::<F>::new(chunk * chunk);
+    // Per unit (each computes the same prefix sums; cheaper than another barrier).
+    let mut log_a_cumsum = Array::<F>::new(chunk);
+    let mut x_dt = Array::<F>::new(chunk);
+    let a_h = a[h];
+
+    let n_chunks = (seq + chunk - 1) / chunk;
+    for k in 0..n_chunks {
+        let t0 = k * chunk;
+        let remaining = seq - t0;
+        let len = select(remaining < chunk, remaining, chunk);
+
+        // B and C of the chunk, zero past the end of the sequence.
+        let mut idx = p;
+        while idx < chunk * d_state {
+            let i = idx / d_state;
+            let n = idx % d_state;
+            let row = select(i < len, t0 + i, t0);
+            let offset = ((seq_index * seq + row) * groups + g) * d_state + n;
+            let valid = i < len;
+            shared_b[idx] = select(valid, b[offset], F::new(0.0));
+            shared_c[idx] = select(valid, c[offset], F::new(0.0));
+            idx += head_dim;
+        }
+        // Δ = 0 past the end: a = 1 and nothing is added, so padding changes nothing.
+        let mut running = F::new(0.0);
+        for i in 0..chunk {
+            let valid = i < len;
+            let t = select(valid, t0 + i, t0);
+            let dt_i = select(valid, dt[(seq_index * seq + t) * heads + h], F::new(0.0));
+            let x_i = x[((seq_index * seq + t) * heads + h) * head_dim + p];
+            running += dt_i * a_h;
+            log_a_cumsum[i] = running;
+            x_dt[i] = x_i * dt_i;
+        }
+        sync_cube();
+
+        // Stage 1's decayed C Bᵀ, lower triangle only.
+        let mut idx = p;
+        while idx < chunk * chunk {
+            let i = idx / chunk;
+            let j = idx % chunk;
+            let mut value = F::new(0.0);
+            if j <= i {
+                let mut dot = F::new(0.0);
+                for n in 0..d_state {
+                    dot += shared_c[i * d_state + n] * shared_b[j * d_state + n];
+                }
+                value = dot * F::exp(log_a_cumsum[i] - log_a_cumsum[j]);
+            }
+            shared_g[idx] = value;
+            idx += head_dim;
+        }
+        sync_cube();
+
+        // Stages 1 + 2: outputs of the chunk.
+        for i in 0..len {
+            let mut out = F::new(0.0);
+            for j in 0..i + 1 {
+                out += shared_g[i * chunk + j] * x_dt[j];
+            }
+            let mut from_state = F::new(0.0);
+            for n in 0..d_state {
+                from_state += shared_c[i * d_state + n] * state[n];
+            }
+            out += F::exp(log_a_cumsum[i]) * from_state;
+            y[((seq_index * seq + t0 + i) * heads + h) * head_dim + p] = out;
+        }
+
+        // Stages 3 + 4: the chunk's own state, added to the decayed entering state.
+        let total = log_a_cumsum[chunk - 1];
+        for j in 0..chunk {
+            x_dt[j] = x_dt[j] * F::exp(total - log_a_cumsum[j]);
+        }
+        let decay = F::exp(total);
+        for n in 0..d_state {
+            let mut added = F::new(0.0);
+            for j in 0..len {
+                added += x_dt[j] * shared_b[j * d_state + n];
+            }
+            state[n] = decay * state[n] + added;
+        }
+        // The next chunk overwrites the shared tiles.
+        sync_cube();
+    }
+
+    for n in 0..d_state {
+        final_state[state_base + n] = state[n];
+    }
+}
+
+/// One SSD step for every (sequence, head, channel) in one launch, one unit each:
+/// `s ← exp(Δ A) s + Δ x B`, `y = s·C` (the recurrence of the paper's eq. (2)).
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub fn ssd_step_forward<F: Float>(
+    x: &Tensor<F>,
+    dt: &Tensor<F>,
+    a: &Tensor<F>,
+    b: &Tensor<F>,
+    c: &Tensor<F>,
+    state: &Tensor<F>,
+    y: &mut Tensor<F>,
+    new_state: &mut Tensor<F>,
+    units: u32,
+    heads: u32,
+    groups: u32,
+    #[comptime] head_dim: usize,
+    #[comptime] d_state: usize,
+) {
+    let idx = ABSOLUTE_POS;
+    if idx >= units as usize {
+        terminate!();
+    }
+    let heads = heads as usize;
+    let seq_head = idx / head_dim;
+    let h = seq_head % heads;
+    let seq_index = seq_head / heads;
+    let g = h / (heads / groups as usize);
+    let bc_base = (seq_index * groups as usize + g) * d_state;
+
+    let dt_h = dt[seq_head];
+    let decay = F::exp(dt_h * a[h]);
+    let x_dt = x[idx] * dt_h;
+    let mut out = F::new(0.0);
+    for n in 0..d_state {
+        let s = decay * state[idx * d_state + n] + x_dt * b[bc_base + n];
+        new_state[idx * d_state + n] = s;
+        out += s * c[bc_base + n];
+    }
+    y[idx] = out;
+}

@@ -1,0 +1,93 @@
+//! SSD (Mamba-2's state-space dual scan) as CubeCL kernels: the chunked forward over a
+//! sequence with initial and final state, and the single-token step (SPEC §6).
+//!
+//! The scan, per head with a scalar decay and B/C shared within groups of heads:
+//! `h_t = exp(Δ_t A) h_{t−1} + Δ_t x_t B_tᵀ`, `y_t = h_t C_t` (no D skip; the layer adds it).
+//! The tensor-op references are `model::mixers::ssd::{chunked_ssd, reference_ssd}`;
+//! [`reference`] here is an independent f64 host recurrence the tests compare against.
+//! Backward kernels do not exist yet: under autodiff the model uses its reference.
+
+mod forward;
+mod kernel;
+pub mod reference;
+#[cfg(test)]
+mod tests;
+
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
+use forward::{dims4, launch_chunked_ssd, launch_ssd_step};
+
+/// The chunked SSD forward on the kernel; call only when [`crate::kernels_serve`] says so.
+///
+/// # Shapes
+/// - `x`: `[batch, seq, heads, head_dim]`, `dt`: `[batch, seq, heads]` (Δ after softplus),
+///   `a`: `[heads]` (A < 0), `b`, `c`: `[batch, seq, groups, d_state]`
+/// - `initial_state`: `[batch, heads, head_dim, d_state]` (zeros if `None`)
+/// - returns `y` `[batch, seq, heads, head_dim]` and the final state
+pub fn chunked_ssd<B: Backend>(
+    x: Tensor<B, 4>,
+    dt: Tensor<B, 3>,
+    a: Tensor<B, 1>,
+    b: Tensor<B, 4>,
+    c: Tensor<B, 4>,
+    initial_state: Option<Tensor<B, 4>>,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let [batch, seq, heads, head_dim] = x.dims();
+    let d_state = b.dims()[3];
+    assert!(seq > 0, "SSD kernel: empty sequence");
+    let initial_state = initial_state
+        .unwrap_or_else(|| Tensor::zeros([batch, heads, head_dim, d_state], &x.device()));
+    let kind = kernel_runtime::<B>(x.dtype()).expect("SSD kernel: backend has no kernels");
+    with_runtime!(kind, R => {
+        let x = to_cube::<B, R, 4>(x);
+        let y = empty_f32(&x, &[batch, seq, heads, head_dim]);
+        let final_state = empty_f32(&x, &[batch, heads, head_dim, d_state]);
+        launch_chunked_ssd::<R>(
+            x,
+            to_cube::<B, R, 3>(dt),
+            to_cube::<B, R, 1>(a),
+            to_cube::<B, R, 4>(b),
+            to_cube::<B, R, 4>(c),
+            to_cube::<B, R, 4>(initial_state),
+            y.clone(),
+            final_state.clone(),
+        );
+        (from_cube::<B, R, 4>(y), from_cube::<B, R, 4>(final_state))
+    })
+}
+
+/// One SSD step on the kernel for all sequences and heads in one launch; call only when
+/// [`crate::kernels_serve`] says so.
+///
+/// # Shapes
+/// - `x`: `[batch, heads, head_dim]`, `dt`: `[batch, heads]`, `a`: `[heads]`
+/// - `b`, `c`: `[batch, groups, d_state]`, `state`: `[batch, heads, head_dim, d_state]`
+/// - returns `y` `[batch, heads, head_dim]` and the new state
+pub fn ssd_step<B: Backend>(
+    x: Tensor<B, 3>,
+    dt: Tensor<B, 2>,
+    a: Tensor<B, 1>,
+    b: Tensor<B, 3>,
+    c: Tensor<B, 3>,
+    state: Tensor<B, 4>,
+) -> (Tensor<B, 3>, Tensor<B, 4>) {
+    let kind = kernel_runtime::<B>(x.dtype()).expect("SSD kernel: backend has no kernels");
+    with_runtime!(kind, R => {
+        let state = to_cube::<B, R, 4>(state);
+        let [batch, heads, head_dim, d_state] = dims4(&state);
+        let y = empty_f32(&state, &[batch, heads, head_dim]);
+        let new_state = empty_f32(&state, &[batch, heads, head_dim, d_state]);
+        launch_ssd_step::<R>(
+            to_cube::<B, R, 3>(x),
+            to_cube::<B, R, 2>(dt),
+            to_cube::<B, R, 1>(a),
+            to_cube::<B, R, 3>(b),
+            to_cube::<B, R, 3>(c),
+            state,
+            y.clone(),
+            new_state.clone(),
+        );
+        (from_cube::<B, R, 3>(y), from_cube::<B, R, 4>(new_state))
+    })
+}

@@ -1,0 +1,179 @@
+//! SSD kernels against the host f64 recurrence on wgpu (lavapipe in CI): outputs and final
+//! states on awkward lengths and head layouts, outputs pre-filled with NaN so an element the
+//! kernel never writes fails the comparison.
+
+use burn::backend::wgpu::WgpuDevice;
+use burn::backend::Wgpu;
+use burn::tensor::{Tensor, TensorData};
+use cubecl::wgpu::WgpuRuntime;
+
+use super::forward::{launch_chunked_ssd, launch_ssd_step};
+use super::reference::{recurrent_ssd, SsdDims};
+use crate::dispatch::{from_cube, to_cube};
+use crate::testing::{uniform, wgpu_device};
+use crate::tolerance::{assert_close_slices, to_vec};
+
+type W = Wgpu;
+
+fn tensor<const D: usize>(values: &[f32], shape: [usize; D], device: &WgpuDevice) -> Tensor<W, D> {
+    Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+}
+
+fn nan<const D: usize>(shape: [usize; D], device: &WgpuDevice) -> Tensor<W, D> {
+    Tensor::full(shape, f32::NAN, device)
+}
+
+/// Host inputs of one problem: x, dt (positive), A (negative), B, C, initial state.
+struct Inputs {
+    x: Vec<f32>,
+    dt: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    s0: Vec<f32>,
+}
+
+fn inputs(d: SsdDims, seed: u64) -> Inputs {
+    let SsdDims {
+        batch,
+        seq,
+        heads,
+        head_dim,
+        groups,
+        d_state,
+    } = d;
+    let bc = batch * seq * groups * d_state;
+    Inputs {
+        x: uniform(batch * seq * heads * head_dim, -1.0, 1.0, seed),
+        dt: uniform(batch * seq * heads, 0.01, 0.3, seed + 1),
+        a: uniform(heads, -2.0, -0.2, seed + 2),
+        b: uniform(bc, -1.0, 1.0, seed + 3),
+        c: uniform(bc, -1.0, 1.0, seed + 4),
+        s0: uniform(batch * heads * head_dim * d_state, -1.0, 1.0, seed + 5),
+    }
+}
+
+fn check_chunked(d: SsdDims, seed: u64, device: &WgpuDevice) {
+    let SsdDims {
+        batch,
+        seq,
+        heads,
+        head_dim,
+        groups,
+        d_state,
+    } = d;
+    let i = inputs(d, seed);
+    let y = nan([batch, seq, heads, head_dim], device);
+    let s = nan([batch, heads, head_dim, d_state], device);
+    launch_chunked_ssd::<WgpuRuntime>(
+        to_cube::<W, WgpuRuntime, 4>(tensor(&i.x, [batch, seq, heads, head_dim], device)),
+        to_cube::<W, WgpuRuntime, 3>(tensor(&i.dt, [batch, seq, heads], device)),
+        to_cube::<W, WgpuRuntime, 1>(tensor(&i.a, [heads], device)),
+        to_cube::<W, WgpuRuntime, 4>(tensor(&i.b, [batch, seq, groups, d_state], device)),
+        to_cube::<W, WgpuRuntime, 4>(tensor(&i.c, [batch, seq, groups, d_state], device)),
+        to_cube::<W, WgpuRuntime, 4>(tensor(&i.s0, [batch, heads, head_dim, d_state], device)),
+        to_cube::<W, WgpuRuntime, 4>(y.clone()),
+        to_cube::<W, WgpuRuntime, 4>(s.clone()),
+    );
+    let (y_ref, s_ref) = recurrent_ssd(d, &i.x, &i.dt, &i.a, &i.b, &i.c, &i.s0);
+    let what = format!("{d:?}");
+    assert_close_slices(&format!("y {what}"), &to_vec(y), &y_ref, 1e-4, 1e-5);
+    assert_close_slices(&format!("final state {what}"), &to_vec(s), &s_ref, 1e-4, 1e-5);
+}
+
+#[test]
+fn chunked_kernel_equals_recurrence_on_awkward_shapes() {
+    let Some(device) = wgpu_device() else { return };
+    let dims = |batch, seq, heads, head_dim, groups, d_state| SsdDims {
+        batch,
+        seq,
+        heads,
+        head_dim,
+        groups,
+        d_state,
+    };
+    // Lengths 1, 63, 65, 500 (not multiples of the kernel's chunk), grouped B/C, odd sizes,
+    // and the world model's head (head_dim 64, d_state 64).
+    for (k, d) in [
+        dims(1, 1, 2, 3, 1, 5),
+        dims(2, 63, 4, 5, 2, 7),
+        dims(1, 65, 3, 8, 3, 16),
+        dims(1, 500, 2, 4, 1, 3),
+        dims(3, 17, 2, 64, 1, 64),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check_chunked(d, 10 + k as u64, &device);
+    }
+}
+
+#[test]
+fn public_entry_point_defaults_to_a_zero_initial_state() {
+    let Some(device) = wgpu_device() else { return };
+    let d = SsdDims {
+        batch: 1,
+        seq: 20,
+        heads: 2,
+        head_dim: 3,
+        groups: 1,
+        d_state: 4,
+    };
+    let i = inputs(d, 3);
+    let (y, s) = super::chunked_ssd(
+        tensor(&i.x, [1, 20, 2, 3], &device),
+        tensor(&i.dt, [1, 20, 2], &device),
+        tensor(&i.a, [2], &device),
+        tensor(&i.b, [1, 20, 1, 4], &device),
+        tensor(&i.c, [1, 20, 1, 4], &device),
+        None,
+    );
+    let zeros = vec![0.0; 2 * 3 * 4];
+    let (y_ref, s_ref) = recurrent_ssd(d, &i.x, &i.dt, &i.a, &i.b, &i.c, &zeros);
+    assert_close_slices("y", &to_vec(y), &y_ref, 1e-4, 1e-5);
+    assert_close_slices("final state", &to_vec(s), &s_ref, 1e-4, 1e-5);
+}
+
+#[test]
+fn step_kernel_equals_one_step_of_the_recurrence() {
+    let Some(device) = wgpu_device() else { return };
+    for (k, (batch, heads, head_dim, groups, d_state)) in
+        [(1, 1, 1, 1, 1), (3, 4, 5, 2, 7), (2, 8, 64, 1, 64)].into_iter().enumerate()
+    {
+        let d = SsdDims {
+            batch,
+            seq: 1,
+            heads,
+            head_dim,
+            groups,
+            d_state,
+        };
+        let i = inputs(d, 40 + k as u64);
+        let y = nan([batch, heads, head_dim], &device);
+        let s = nan([batch, heads, head_dim, d_state], &device);
+        launch_ssd_step::<WgpuRuntime>(
+            to_cube::<W, WgpuRuntime, 3>(tensor(&i.x, [batch, heads, head_dim], &device)),
+            to_cube::<W, WgpuRuntime, 2>(tensor(&i.dt, [batch, heads], &device)),
+            to_cube::<W, WgpuRuntime, 1>(tensor(&i.a, [heads], &device)),
+            to_cube::<W, WgpuRuntime, 3>(tensor(&i.b, [batch, groups, d_state], &device)),
+            to_cube::<W, WgpuRuntime, 3>(tensor(&i.c, [batch, groups, d_state], &device)),
+            to_cube::<W, WgpuRuntime, 4>(tensor(&i.s0, [batch, heads, head_dim, d_state], &device)),
+            to_cube::<W, WgpuRuntime, 3>(y.clone()),
+            to_cube::<W, WgpuRuntime, 4>(s.clone()),
+        );
+        let (y_ref, s_ref) = recurrent_ssd(d, &i.x, &i.dt, &i.a, &i.b, &i.c, &i.s0);
+        assert_close_slices(&format!("step y {d:?}"), &to_vec(y), &y_ref, 1e-4, 1e-5);
+        assert_close_slices(&format!("step state {d:?}"), &to_vec(s), &s_ref, 1e-4, 1e-5);
+    }
+}
+
+#[test]
+fn round_trip_through_the_cube_tensor_keeps_values() {
+    let Some(device) = wgpu_device() else { return };
+    let values = uniform(24, -1.0, 1.0, 7);
+    // A transposed (non-contiguous) view comes back contiguous with the same logical values.
+    let t = tensor(&values, [2, 3, 4], &device).swap_dims(0, 2);
+    let expected = to_vec(t.clone());
+    let back: Tensor<W, 3> = from_cube(to_cube::<W, WgpuRuntime, 3>(t));
+    assert_eq!(to_vec(back), expected);
+}
