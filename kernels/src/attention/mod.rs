@@ -41,7 +41,11 @@ pub fn frame_attention<B: Backend>(
         [batch, heads, key_frames, tokens, head_dim],
         "frame attention: keys must be [batch, heads, frames, tokens, head_dim] like the queries"
     );
-    assert_eq!(v.dims(), k.dims(), "frame attention: values must match keys");
+    assert_eq!(
+        v.dims(),
+        k.dims(),
+        "frame attention: values must match keys"
+    );
     assert!(window != Some(0), "frame attention: window must be ≥ 1");
     let kind = kernel_runtime::<B>(q.dtype()).expect("attention kernel: backend has no kernels");
     let flat = |t: Tensor<B, 5>, frames| t.reshape([batch * heads, frames, tokens, head_dim]);

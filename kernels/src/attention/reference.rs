@@ -23,7 +23,9 @@ pub fn frame_attention_host(
             for t in 0..tokens {
                 let qi = ((s * query_frames + qf) * tokens + t) * head_dim;
                 let keys: Vec<usize> = (first..=last)
-                    .flat_map(|kf| (0..tokens).map(move |u| ((s * key_frames + kf) * tokens + u) * head_dim))
+                    .flat_map(|kf| {
+                        (0..tokens).map(move |u| ((s * key_frames + kf) * tokens + u) * head_dim)
+                    })
                     .collect();
                 let scores: Vec<f64> = keys
                     .iter()

@@ -50,7 +50,9 @@ fn check(
         window,
     );
     assert_close_slices(
-        &format!("attention q{query_frames}/k{key_frames} frames, {tokens} tokens, window {window:?}"),
+        &format!(
+            "attention q{query_frames}/k{key_frames} frames, {tokens} tokens, window {window:?}"
+        ),
         &to_vec(out),
         &expected,
         1e-4,

@@ -78,7 +78,13 @@ fn check_chunked(d: SsdDims, seed: u64, device: &WgpuDevice) {
     let (y_ref, s_ref) = recurrent_ssd(d, &i.x, &i.dt, &i.a, &i.b, &i.c, &i.s0);
     let what = format!("{d:?}");
     assert_close_slices(&format!("y {what}"), &to_vec(y), &y_ref, 1e-4, 1e-5);
-    assert_close_slices(&format!("final state {what}"), &to_vec(s), &s_ref, 1e-4, 1e-5);
+    assert_close_slices(
+        &format!("final state {what}"),
+        &to_vec(s),
+        &s_ref,
+        1e-4,
+        1e-5,
+    );
 }
 
 #[test]
@@ -138,7 +144,9 @@ fn public_entry_point_defaults_to_a_zero_initial_state() {
 fn step_kernel_equals_one_step_of_the_recurrence() {
     let Some(device) = wgpu_device() else { return };
     for (k, (batch, heads, head_dim, groups, d_state)) in
-        [(1, 1, 1, 1, 1), (3, 4, 5, 2, 7), (2, 8, 64, 1, 64)].into_iter().enumerate()
+        [(1, 1, 1, 1, 1), (3, 4, 5, 2, 7), (2, 8, 64, 1, 64)]
+            .into_iter()
+            .enumerate()
     {
         let d = SsdDims {
             batch,

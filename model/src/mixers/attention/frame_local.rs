@@ -15,6 +15,8 @@
 //!   when the window covers every available frame (e.g. one streamed frame).
 //!
 //! Both add a frame-level bias (0 or −∞) that broadcasts over tokens, never a token-level mask.
+//! On burn's CubeCL backends outside autodiff, both give way to the flash-style kernel of
+//! `kernels::attention` (no score matrix at all); these paths are its reference.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -197,6 +199,14 @@ impl<B: Backend> FrameLocalAttention<B> {
     ) -> Tensor<B, 5> {
         let f = q.dims()[2];
         let held = cache.map_or(0, |c| c.len_frames());
+        if kernels::kernels_serve::<B>() {
+            // The kernel takes the held frames oldest first, followed by the new ones.
+            let (k, v) = match cache.and_then(|c| c.held_in_frame_order()) {
+                Some((hk, hv)) => (Tensor::cat(vec![hk, k], 2), Tensor::cat(vec![hv, v], 2)),
+                None => (k, v),
+            };
+            return kernels::attention::frame_attention(q, k, v, self.window);
+        }
         match self.window {
             Some(window) if held + f > self.chunk_frames + window - 1 => {
                 let hist = cache.and_then(|c| c.held_in_frame_order());

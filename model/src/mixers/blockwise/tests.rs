@@ -9,8 +9,8 @@ use scenes::Rng;
 
 use super::{from_blocks, to_blocks, BlockwiseMamba2, BlockwiseMamba2Config};
 use crate::mixers::ssd::tests::{seeded_layer, test_config, uniform};
-use kernels::testing::wgpu_device;
 use crate::tolerance::{assert_close, to_vec};
+use kernels::testing::wgpu_device;
 
 type Cpu = NdArray<f32>;
 

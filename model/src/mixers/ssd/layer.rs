@@ -10,7 +10,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
 
-use super::chunked::chunked_ssd;
+use super::{ssd_scan, ssd_step};
 
 /// Configuration of a [`Mamba2`] layer. Defaults follow Mamba-2.
 #[derive(Config, Debug)]
@@ -221,7 +221,7 @@ impl<B: Backend> Mamba2<B> {
             .reshape([batch, seq, g, n]);
         let dt = softplus(dt + self.dt_bias.val().reshape([1, 1, h]));
 
-        let (y, ssm) = chunked_ssd(
+        let (y, ssm) = ssd_scan(
             x_ssm.clone(),
             dt,
             self.a(),
@@ -267,21 +267,19 @@ impl<B: Backend> Mamba2<B> {
             .clone()
             .narrow(1, 0, self.d_inner)
             .reshape([batch, h, p]);
-        let heads_of = |t: Tensor<B, 2>| {
-            t.reshape([batch, g, 1, n])
-                .repeat_dim(2, h / g)
-                .reshape([batch, h, 1, n])
-        };
-        let b_t = heads_of(xbc.clone().narrow(1, self.d_inner, g * n));
-        let c_t = heads_of(xbc.narrow(1, self.d_inner + g * n, g * n));
+        let b_t = xbc
+            .clone()
+            .narrow(1, self.d_inner, g * n)
+            .reshape([batch, g, n]);
+        let c_t = xbc
+            .narrow(1, self.d_inner + g * n, g * n)
+            .reshape([batch, g, n]);
         let dt = softplus(dt + self.dt_bias.val().unsqueeze_dim(0)); // [batch, heads]
-        let a_t = (dt.clone() * self.a().unsqueeze_dim(0)).exp();
 
         // h_t = a_t h_{t−1} + Δ_t x_t B_tᵀ ; y_t = h_t C_t + D x_t
-        state.ssm = state.ssm.clone() * a_t.reshape([batch, h, 1, 1])
-            + (x_t.clone() * dt.reshape([batch, h, 1])).unsqueeze_dim(3) * b_t;
-        let y = (state.ssm.clone() * c_t).sum_dim(3).reshape([batch, h, p])
-            + x_t * self.d.val().reshape([1, h, 1]);
+        let (y, ssm) = ssd_step(x_t.clone(), dt, self.a(), b_t, c_t, state.ssm.clone());
+        state.ssm = ssm;
+        let y = y + x_t * self.d.val().reshape([1, h, 1]);
         let y = self.gated_norm(y.reshape([batch, 1, self.d_inner]), z.unsqueeze_dim(1));
         self.out_proj.forward(y).reshape([batch, self.d_model])
     }

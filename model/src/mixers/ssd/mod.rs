@@ -19,6 +19,58 @@ use burn::tensor::{backend::Backend, Tensor};
 #[cfg(test)]
 pub(crate) mod tests;
 
+/// The SSD scan as the layer runs it: the CubeCL kernel where it serves this backend
+/// (`kernels::kernels_serve`), else [`chunked_ssd`] with `chunk_size`. Arguments and shapes
+/// as for [`chunked_ssd`].
+pub fn ssd_scan<B: Backend>(
+    x: Tensor<B, 4>,
+    dt: Tensor<B, 3>,
+    a: Tensor<B, 1>,
+    b: Tensor<B, 4>,
+    c: Tensor<B, 4>,
+    initial_state: Option<Tensor<B, 4>>,
+    chunk_size: usize,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    if kernels::kernels_serve::<B>() {
+        ssd_dims(&x, &dt, &a, &b, &c, initial_state.as_ref());
+        return kernels::ssd::chunked_ssd(x, dt, a, b, c, initial_state);
+    }
+    chunked_ssd(x, dt, a, b, c, initial_state, chunk_size)
+}
+
+/// One step of the recurrence, `h ← exp(Δ A) h + Δ x Bᵀ`, `y = h C` (kernel where it serves).
+///
+/// # Shapes
+/// - `x`: `[batch, heads, head_dim]`, `dt`: `[batch, heads]`, `a`: `[heads]`
+/// - `b`, `c`: `[batch, groups, d_state]`, `state`: `[batch, heads, head_dim, d_state]`
+/// - returns `y` `[batch, heads, head_dim]` and the new state
+pub fn ssd_step<B: Backend>(
+    x: Tensor<B, 3>,
+    dt: Tensor<B, 2>,
+    a: Tensor<B, 1>,
+    b: Tensor<B, 3>,
+    c: Tensor<B, 3>,
+    state: Tensor<B, 4>,
+) -> (Tensor<B, 3>, Tensor<B, 4>) {
+    if kernels::kernels_serve::<B>() {
+        return kernels::ssd::ssd_step(x, dt, a, b, c, state);
+    }
+    let [batch, heads, head_dim] = x.dims();
+    let [_, groups, d_state] = b.dims();
+    let per_head = |t: Tensor<B, 3>| {
+        expand_groups(t.reshape([batch, 1, groups, d_state]), heads)
+            .reshape([batch, heads, 1, d_state])
+    };
+    let decay = (dt.clone() * a.unsqueeze_dim(0))
+        .exp()
+        .reshape([batch, heads, 1, 1]);
+    let state = state * decay + (x * dt.reshape([batch, heads, 1])).unsqueeze_dim(3) * per_head(b);
+    let y = (state.clone() * per_head(c))
+        .sum_dim(3)
+        .reshape([batch, heads, head_dim]);
+    (y, state)
+}
+
 /// Check the shape contract shared by [`reference_ssd`] and [`chunked_ssd`] and return
 /// `[batch, seq, heads, head_dim, groups, d_state]`.
 pub(crate) fn ssd_dims<B: Backend>(

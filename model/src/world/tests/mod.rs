@@ -4,5 +4,6 @@
 mod causality;
 mod common;
 mod dream;
+mod kernels;
 mod presets;
 mod session;
