@@ -31,6 +31,9 @@ pub struct BenchArgs {
 pub enum BenchKind {
     /// Per-frame latency and FPS of dreamed play at growing rollout lengths.
     Dream(DreamBenchArgs),
+    /// Each GPU kernel against its tensor-op reference (agreement, then time) at the model's
+    /// shapes.
+    Kernels(super::bench_kernels::KernelsBenchArgs),
 }
 
 /// Time the streaming session's `generate` at several rollout lengths.
@@ -104,6 +107,7 @@ struct Report {
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         BenchKind::Dream(a) => run_on(a.backend, DreamJob(a)),
+        BenchKind::Kernels(a) => super::bench_kernels::run(a),
     }
 }
 

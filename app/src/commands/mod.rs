@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bench_kernels;
 pub mod dream_rollout;
 pub mod eval;
 pub mod export;

@@ -6,11 +6,15 @@ use cubecl::prelude::*;
 use super::kernel::frame_attention_forward;
 
 /// Query tokens per cube (one unit each).
-const MAX_QUERY_TILE: usize = 64;
+const MAX_QUERY_TILE: usize = 32;
 
-/// Key tokens staged in shared memory per step: K and V tiles within WebGPU's 16 KiB.
-fn key_tile(head_dim: usize) -> usize {
-    (16 * 1024 / 4 / (2 * head_dim)).clamp(1, 32)
+/// Largest head the kernel takes: the accumulator row is thread-private.
+pub(crate) const MAX_HEAD_DIM: usize = 64;
+
+/// Key tokens staged in shared memory per step: the query tile, K and V tiles and the tile's
+/// scores within WebGPU's 16 KiB.
+fn key_tile(query_tile: usize, head_dim: usize) -> usize {
+    ((16 * 1024 / 4 - query_tile * head_dim) / (2 * head_dim + query_tile)).clamp(1, 16)
 }
 
 /// Frame-local attention into `out` (so tests can hand in a NaN-filled one).
@@ -34,6 +38,10 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         key_frames >= query_frames,
         "frame attention kernel: {key_frames} key frames < {query_frames} query frames"
     );
+    assert!(
+        super::supports(head_dim),
+        "frame attention kernel: head_dim {head_dim} > {MAX_HEAD_DIM}"
+    );
     let query_tile = tokens.min(MAX_QUERY_TILE);
     let tiles = tokens.div_ceil(query_tile);
     let client = q.client.clone();
@@ -51,6 +59,6 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         window as u32,
         head_dim,
         query_tile,
-        key_tile(head_dim),
+        key_tile(query_tile, head_dim),
     );
 }

@@ -11,8 +11,9 @@ const NEG_BIG: f32 = -1.0e30;
 /// Query frame `i` is key frame `i + (key_frames − query_frames)`; it sees key frames
 /// `kf` with `kf ≤ qf` and `qf − kf < window` (`window = 0`: all past frames), every token of
 /// each. Keys and values stream through shared memory `key_tile` tokens at a time; each unit
-/// keeps its query row, output accumulator, running max and normaliser in registers, so no
-/// score matrix exists beyond one tile of one row.
+/// keeps its output accumulator, running max and normaliser in registers (its scaled query row
+/// sits in shared memory: thread-private arrays beyond ~512 bytes are unreliable on Vulkan
+/// through cubecl 0.10's SPIR-V), so no score matrix exists beyond one tile of one row.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub fn frame_attention_forward<F: Float>(
@@ -41,18 +42,25 @@ pub fn frame_attention_forward<F: Float>(
 
     let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
     let q_row = ((sh * query_frames + qf) * tokens + select(active, token, 0)) * head_dim;
-    let mut query = Array::<F>::new(head_dim);
+    let mut shared_q = SharedMemory::<F>::new(query_tile * head_dim);
     let mut acc = Array::<F>::new(head_dim);
+    let q_slot = unit * head_dim;
+    #[unroll]
     for e in 0..head_dim {
-        query[e] = q[q_row + e] * scale;
+        shared_q[q_slot + e] = q[q_row + e] * scale;
         acc[e] = F::new(0.0);
     }
     let mut running_max = F::new(NEG_BIG);
     let mut norm = F::new(0.0);
-    let mut scores = Array::<F>::new(key_tile);
+    // This unit's scores of the current key tile.
+    let mut shared_scores = SharedMemory::<F>::new(query_tile * key_tile);
+    let s_slot = unit * key_tile;
     let mut shared_k = SharedMemory::<F>::new(key_tile * head_dim);
     let mut shared_v = SharedMemory::<F>::new(key_tile * head_dim);
 
+    // Loops over the head are unrolled (the accumulator stays in registers); the run-time
+    // loops are few per key tile, which also keeps lavapipe (65,535 loop iterations per
+    // invocation in all) correct for windows of tens of frames.
     let last = qf + key_frames - query_frames;
     let window = window as usize;
     let first = select(window > 0 && last + 1 > window, last + 1 - window, 0);
@@ -74,21 +82,24 @@ pub fn frame_attention_forward<F: Float>(
             let mut tile_max = F::new(NEG_BIG);
             for j in 0..len {
                 let mut s = F::new(0.0);
+                #[unroll]
                 for e in 0..head_dim {
-                    s += query[e] * shared_k[j * head_dim + e];
+                    s += shared_q[q_slot + e] * shared_k[j * head_dim + e];
                 }
-                scores[j] = s;
+                shared_scores[s_slot + j] = s;
                 tile_max = F::max(tile_max, s);
             }
             let new_max = F::max(running_max, tile_max);
             let rescale = F::exp(running_max - new_max);
             norm *= rescale;
+            #[unroll]
             for e in 0..head_dim {
                 acc[e] = acc[e] * rescale;
             }
             for j in 0..len {
-                let weight = F::exp(scores[j] - new_max);
+                let weight = F::exp(shared_scores[s_slot + j] - new_max);
                 norm += weight;
+                #[unroll]
                 for e in 0..head_dim {
                     acc[e] += weight * shared_v[j * head_dim + e];
                 }
@@ -101,6 +112,7 @@ pub fn frame_attention_forward<F: Float>(
     }
 
     if active {
+        #[unroll]
         for e in 0..head_dim {
             out[q_row + e] = acc[e] / norm;
         }

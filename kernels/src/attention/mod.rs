@@ -19,7 +19,13 @@ use burn::tensor::{backend::Backend, Tensor};
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
 use forward::launch_frame_attention;
 
-/// Frame-local attention on the kernel; call only when [`crate::kernels_serve`] says so.
+/// Does the kernel take heads of this size? (Larger ones run the reference.)
+pub fn supports(head_dim: usize) -> bool {
+    head_dim <= forward::MAX_HEAD_DIM
+}
+
+/// Frame-local attention on the kernel; call only when [`crate::kernels_serve`] and
+/// [`supports`] say so.
 /// Queries and keys come with their rotary embedding applied; scores are scaled by
 /// `1/√head_dim`.
 ///

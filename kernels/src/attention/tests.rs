@@ -64,11 +64,13 @@ fn check(
 fn kernel_equals_host_softmax_on_awkward_shapes() {
     let Some(device) = wgpu_device() else { return };
     // [seqs, query frames, key frames, tokens per frame, head_dim]
-    let cases: [([usize; 5], Option<usize>); 8] = [
+    let cases: [([usize; 5], Option<usize>); 9] = [
         ([1, 1, 1, 1, 6], None),
         ([2, 5, 5, 4, 6], Some(3)),
         ([3, 4, 4, 32, 8], Some(1)),
         ([1, 6, 6, 32, 12], None),
+        // the world model's heads (64) on whole 16×16-token frames
+        ([1, 4, 4, 256, 64], Some(3)),
         ([2, 3, 3, 65, 6], Some(2)),
         ([1, 2, 2, 256, 16], Some(2)),
         // streaming: one new frame against two cached ones, and two against five

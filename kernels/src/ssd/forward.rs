@@ -8,14 +8,18 @@ use super::kernel::{chunked_ssd_forward, ssd_step_forward};
 /// Shared-memory budget of one cube, in f32 elements: WebGPU's guaranteed 16 KiB.
 const SHARED_F32: usize = 16 * 1024 / 4;
 
-/// Steps per chunk inside the kernel: the largest power of two ≤ 16 whose B, C and G tiles
-/// fit [`SHARED_F32`]. The result does not depend on it (any chunking is exact).
-pub(crate) fn kernel_chunk(d_state: usize) -> usize {
-    let mut chunk = 16;
-    while chunk > 1 && 2 * chunk * d_state + chunk * chunk > SHARED_F32 {
-        chunk /= 2;
-    }
-    chunk
+/// Largest state row a unit keeps in registers (see the kernel's note on private arrays).
+pub(crate) const MAX_D_STATE: usize = 64;
+
+/// Largest head a cube serves (one unit per channel).
+pub(crate) const MAX_HEAD_DIM: usize = 256;
+
+/// Steps per chunk inside the kernel: the largest power of two ≤ 16 whose tiles (B, C, G,
+/// Δx and the prefix sums) fit [`SHARED_F32`]; `None` when not even one step fits. The result
+/// does not depend on it (any chunking is exact).
+pub(crate) fn kernel_chunk(head_dim: usize, d_state: usize) -> Option<usize> {
+    let fits = |l: usize| 2 * l * d_state + l * l + l * head_dim + l <= SHARED_F32;
+    (0..=4).rev().map(|e| 1usize << e).find(|&l| fits(l))
 }
 
 /// Chunked SSD forward into the given outputs (so tests can hand in NaN-filled ones).
@@ -38,10 +42,11 @@ pub(crate) fn launch_chunked_ssd<R: CubeRuntime>(
 ) {
     let [batch, seq, heads, head_dim] = dims4(&x);
     let [_, _, groups, d_state] = dims4(&b);
-    assert!(
-        head_dim as u32 <= 1024,
-        "SSD kernel: head_dim {head_dim} > 1024 units per cube"
-    );
+    let chunk = kernel_chunk(head_dim, d_state)
+        .filter(|_| super::supports(head_dim, d_state))
+        .unwrap_or_else(|| {
+            panic!("SSD kernel: head_dim {head_dim} / d_state {d_state} unsupported")
+        });
     let client = x.client.clone();
     chunked_ssd_forward::launch::<f32, R>(
         &client,
@@ -60,7 +65,7 @@ pub(crate) fn launch_chunked_ssd<R: CubeRuntime>(
         groups as u32,
         head_dim,
         d_state,
-        kernel_chunk(d_state),
+        chunk,
     );
 }
 

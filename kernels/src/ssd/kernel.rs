@@ -12,7 +12,13 @@ use cubecl::prelude::*;
 ///    (G is shared by the cube's units and built once per chunk in shared memory);
 /// 2. state to output: `y_i += exp(Σ_{k≤i} log a_k) C_i·s`;
 /// 3. chunk state and 4. state passing: `s ← exp(Σ_chunk log a) s + Σ_j exp(Σ_{j<k} log a_k) Δ_j x_j[p] B_j`.
-/// Only `chunk × chunk` and `chunk × d_state` tiles exist; no `seq × seq` mask.
+/// Only `chunk × chunk`, `chunk × d_state` and `chunk × head_dim` tiles exist; no `seq × seq`
+/// mask.
+///
+/// The state row is indexed only by unrolled loops over `d_state` (registers); Δx and the
+/// prefix sums live in shared memory, so no thread-private array is indexed at run time.
+/// Run-time loop iterations per chunk stay few (Mesa's lavapipe ends an invocation's loops
+/// after 65,535 iterations in all: ≈ 20k tokens per sequence there at the model's sizes).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub fn chunked_ssd_forward<F: Float>(
@@ -41,6 +47,7 @@ pub fn chunked_ssd_forward<F: Float>(
 
     let state_base = ((seq_index * heads + h) * head_dim + p) * d_state;
     let mut state = Array::<F>::new(d_state);
+    #[unroll]
     for n in 0..d_state {
         state[n] = initial_state[state_base + n];
     }
@@ -48,9 +55,10 @@ pub fn chunked_ssd_forward<F: Float>(
     let mut shared_b = SharedMemory::<F>::new(chunk * d_state);
     let mut shared_c = SharedMemory::<F>::new(chunk * d_state);
     let mut shared_g = SharedMemory::<F>::new(chunk * chunk);
-    // Per unit (each computes the same prefix sums; cheaper than another barrier).
-    let mut log_a_cumsum = Array::<F>::new(chunk);
-    let mut x_dt = Array::<F>::new(chunk);
+    // Δ_j x_j[p] for every unit's channel p: [chunk, head_dim]; a unit touches its column only.
+    let mut shared_x_dt = SharedMemory::<F>::new(chunk * head_dim);
+    // Within-chunk prefix sums of log a = Δ A, written by unit 0.
+    let mut shared_cumsum = SharedMemory::<F>::new(chunk);
     let a_h = a[h];
 
     let n_chunks = (seq + chunk - 1) / chunk;
@@ -63,41 +71,41 @@ pub fn chunked_ssd_forward<F: Float>(
         let mut idx = p;
         while idx < chunk * d_state {
             let i = idx / d_state;
-            let n = idx % d_state;
-            let row = select(i < len, t0 + i, t0);
-            let offset = ((seq_index * seq + row) * groups + g) * d_state + n;
             let valid = i < len;
+            let row = select(valid, t0 + i, t0);
+            let offset = ((seq_index * seq + row) * groups + g) * d_state + idx % d_state;
             shared_b[idx] = select(valid, b[offset], F::new(0.0));
             shared_c[idx] = select(valid, c[offset], F::new(0.0));
             idx += head_dim;
         }
         // Δ = 0 past the end: a = 1 and nothing is added, so padding changes nothing.
         let mut running = F::new(0.0);
+        #[unroll]
         for i in 0..chunk {
             let valid = i < len;
             let t = select(valid, t0 + i, t0);
             let dt_i = select(valid, dt[(seq_index * seq + t) * heads + h], F::new(0.0));
-            let x_i = x[((seq_index * seq + t) * heads + h) * head_dim + p];
             running += dt_i * a_h;
-            log_a_cumsum[i] = running;
-            x_dt[i] = x_i * dt_i;
+            if p == 0 {
+                shared_cumsum[i] = running;
+            }
+            shared_x_dt[i * head_dim + p] =
+                x[((seq_index * seq + t) * heads + h) * head_dim + p] * dt_i;
         }
         sync_cube();
 
-        // Stage 1's decayed C Bᵀ, lower triangle only.
+        // Stage 1's decayed C Bᵀ, lower triangle only (zero above it).
         let mut idx = p;
         while idx < chunk * chunk {
             let i = idx / chunk;
             let j = idx % chunk;
-            let mut value = F::new(0.0);
-            if j <= i {
-                let mut dot = F::new(0.0);
-                for n in 0..d_state {
-                    dot += shared_c[i * d_state + n] * shared_b[j * d_state + n];
-                }
-                value = dot * F::exp(log_a_cumsum[i] - log_a_cumsum[j]);
+            let mut dot = F::new(0.0);
+            #[unroll]
+            for n in 0..d_state {
+                dot += shared_c[i * d_state + n] * shared_b[j * d_state + n];
             }
-            shared_g[idx] = value;
+            let log_decay = shared_cumsum[i] - shared_cumsum[j];
+            shared_g[idx] = select(j <= i, dot * F::exp(log_decay), F::new(0.0));
             idx += head_dim;
         }
         sync_cube();
@@ -105,34 +113,38 @@ pub fn chunked_ssd_forward<F: Float>(
         // Stages 1 + 2: outputs of the chunk.
         for i in 0..len {
             let mut out = F::new(0.0);
-            for j in 0..i + 1 {
-                out += shared_g[i * chunk + j] * x_dt[j];
+            #[unroll]
+            for j in 0..chunk {
+                out += shared_g[i * chunk + j] * shared_x_dt[j * head_dim + p];
             }
             let mut from_state = F::new(0.0);
+            #[unroll]
             for n in 0..d_state {
                 from_state += shared_c[i * d_state + n] * state[n];
             }
-            out += F::exp(log_a_cumsum[i]) * from_state;
+            out += F::exp(shared_cumsum[i]) * from_state;
             y[((seq_index * seq + t0 + i) * heads + h) * head_dim + p] = out;
         }
 
-        // Stages 3 + 4: the chunk's own state, added to the decayed entering state.
-        let total = log_a_cumsum[chunk - 1];
-        for j in 0..chunk {
-            x_dt[j] = x_dt[j] * F::exp(total - log_a_cumsum[j]);
-        }
+        // Stages 3 + 4: the decayed entering state plus the chunk's own.
+        let total = shared_cumsum[chunk - 1];
         let decay = F::exp(total);
+        #[unroll]
         for n in 0..d_state {
-            let mut added = F::new(0.0);
-            for j in 0..len {
-                added += x_dt[j] * shared_b[j * d_state + n];
+            state[n] = decay * state[n];
+        }
+        for j in 0..len {
+            let weight = shared_x_dt[j * head_dim + p] * F::exp(total - shared_cumsum[j]);
+            #[unroll]
+            for n in 0..d_state {
+                state[n] += weight * shared_b[j * d_state + n];
             }
-            state[n] = decay * state[n] + added;
         }
         // The next chunk overwrites the shared tiles.
         sync_cube();
     }
 
+    #[unroll]
     for n in 0..d_state {
         final_state[state_base + n] = state[n];
     }

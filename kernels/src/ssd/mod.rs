@@ -18,7 +18,15 @@ use burn::tensor::{backend::Backend, Tensor};
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
 use forward::{dims4, launch_chunked_ssd, launch_ssd_step};
 
-/// The chunked SSD forward on the kernel; call only when [`crate::kernels_serve`] says so.
+/// Does the chunked kernel take heads of this size? (Larger ones run the reference.)
+pub fn supports(head_dim: usize, d_state: usize) -> bool {
+    head_dim <= forward::MAX_HEAD_DIM
+        && d_state <= forward::MAX_D_STATE
+        && forward::kernel_chunk(head_dim, d_state).is_some()
+}
+
+/// The chunked SSD forward on the kernel; call only when [`crate::kernels_serve`] and
+/// [`supports`] say so.
 ///
 /// # Shapes
 /// - `x`: `[batch, seq, heads, head_dim]`, `dt`: `[batch, seq, heads]` (Δ after softplus),

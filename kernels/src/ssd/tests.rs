@@ -99,13 +99,15 @@ fn chunked_kernel_equals_recurrence_on_awkward_shapes() {
         d_state,
     };
     // Lengths 1, 63, 65, 500 (not multiples of the kernel's chunk), grouped B/C, odd sizes,
-    // and the world model's head (head_dim 64, d_state 64).
+    // and the world model's head (head_dim 64, d_state 64), short and long.
     for (k, d) in [
         dims(1, 1, 2, 3, 1, 5),
         dims(2, 63, 4, 5, 2, 7),
         dims(1, 65, 3, 8, 3, 16),
         dims(1, 500, 2, 4, 1, 3),
         dims(3, 17, 2, 64, 1, 64),
+        // Long: a bug that corrupts state shows up only after many chunks.
+        dims(1, 1024, 2, 64, 1, 64),
     ]
     .into_iter()
     .enumerate()

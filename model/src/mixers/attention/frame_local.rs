@@ -199,7 +199,7 @@ impl<B: Backend> FrameLocalAttention<B> {
     ) -> Tensor<B, 5> {
         let f = q.dims()[2];
         let held = cache.map_or(0, |c| c.len_frames());
-        if kernels::kernels_serve::<B>() {
+        if kernels::kernels_serve::<B>() && kernels::attention::supports(self.head_dim) {
             // The kernel takes the held frames oldest first, followed by the new ones.
             let (k, v) = match cache.and_then(|c| c.held_in_frame_order()) {
                 Some((hk, hv)) => (Tensor::cat(vec![hk, k], 2), Tensor::cat(vec![hv, v], 2)),
@@ -207,17 +207,39 @@ impl<B: Backend> FrameLocalAttention<B> {
             };
             return kernels::attention::frame_attention(q, k, v, self.window);
         }
-        match self.window {
-            Some(window) if held + f > self.chunk_frames + window - 1 => {
-                let hist = cache.and_then(|c| c.held_in_frame_order());
+        match (cache, self.window) {
+            (None, _) => tensor_op_frame_attention(q, k, v, self.window, self.chunk_frames),
+            (Some(cache), Some(window)) if held + f > self.chunk_frames + window - 1 => {
+                let hist = cache.held_in_frame_order();
                 blocked_attention(q, k, v, hist, window, self.chunk_frames)
             }
-            _ => {
-                let hist = cache.and_then(|c| c.held_in_slot_order());
-                let first_new = cache.map_or(0, |c| c.frames_seen());
-                dense_attention(q, k, v, hist, first_new, self.window)
+            (Some(cache), _) => {
+                let hist = cache.held_in_slot_order();
+                dense_attention(q, k, v, hist, cache.frames_seen(), self.window)
             }
         }
+    }
+}
+
+/// Frame-local attention of a whole sequence by tensor ops (the kernel's reference): the
+/// blocked path with `chunk_frames` query frames per block where the window leaves frames
+/// out, else one dense masked block.
+///
+/// # Shapes
+/// - `q`, `k`, `v`: `[batch, n_heads, frames, tokens, head_dim]`, RoPE applied; returns the same
+pub fn tensor_op_frame_attention<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    window: Option<usize>,
+    chunk_frames: usize,
+) -> Tensor<B, 5> {
+    let f = q.dims()[2];
+    match window {
+        Some(window) if f > chunk_frames + window - 1 => {
+            blocked_attention(q, k, v, None, window, chunk_frames)
+        }
+        _ => dense_attention(q, k, v, None, 0, window),
     }
 }
 

@@ -13,7 +13,7 @@ mod reference;
 pub mod rope;
 
 pub use cache::KvCache;
-pub use frame_local::{FrameLocalAttention, FrameLocalAttentionConfig};
+pub use frame_local::{tensor_op_frame_attention, FrameLocalAttention, FrameLocalAttentionConfig};
 pub use reference::{frame_mask, reference_attention};
 
 #[cfg(test)]

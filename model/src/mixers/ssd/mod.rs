@@ -31,8 +31,8 @@ pub fn ssd_scan<B: Backend>(
     initial_state: Option<Tensor<B, 4>>,
     chunk_size: usize,
 ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-    if kernels::kernels_serve::<B>() {
-        ssd_dims(&x, &dt, &a, &b, &c, initial_state.as_ref());
+    let [_, _, _, head_dim, _, d_state] = ssd_dims(&x, &dt, &a, &b, &c, initial_state.as_ref());
+    if kernels::kernels_serve::<B>() && kernels::ssd::supports(head_dim, d_state) {
         return kernels::ssd::chunked_ssd(x, dt, a, b, c, initial_state);
     }
     chunked_ssd(x, dt, a, b, c, initial_state, chunk_size)
@@ -55,6 +55,18 @@ pub fn ssd_step<B: Backend>(
     if kernels::kernels_serve::<B>() {
         return kernels::ssd::ssd_step(x, dt, a, b, c, state);
     }
+    tensor_op_ssd_step(x, dt, a, b, c, state)
+}
+
+/// [`ssd_step`] by tensor ops on any backend (the step kernel's reference).
+pub fn tensor_op_ssd_step<B: Backend>(
+    x: Tensor<B, 3>,
+    dt: Tensor<B, 2>,
+    a: Tensor<B, 1>,
+    b: Tensor<B, 3>,
+    c: Tensor<B, 3>,
+    state: Tensor<B, 4>,
+) -> (Tensor<B, 3>, Tensor<B, 4>) {
     let [batch, heads, head_dim] = x.dims();
     let [_, groups, d_state] = b.dims();
     let per_head = |t: Tensor<B, 3>| {

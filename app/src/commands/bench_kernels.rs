@@ -1,0 +1,392 @@
+//! `memworld bench kernels` (SPEC §6, §8): each CubeCL kernel against its tensor-op reference
+//! at the world model's shapes, in one process on one device. Every row first checks that the
+//! two agree (max error relative to the reference's scale), then times both; the report gives
+//! kernel speed as a ratio to the reference measured in the same run.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::{backend::Backend, Distribution, ElementConversion, Tensor};
+use clap::{Args, ValueEnum};
+use model::mixers::attention::tensor_op_frame_attention;
+use model::mixers::ssd::{chunked_ssd, tensor_op_ssd_step};
+use model::world::{AttentionKind, WorldModelConfig};
+use scenes::episode::atomic::write_bytes_atomic;
+use serde::Serialize;
+
+use super::backend::{run_on, BackendKind, OnBackend};
+
+/// Kernels the bench can time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelOp {
+    /// Chunked SSD forward over block-wise sequences (one per spatial block).
+    Ssd,
+    /// One SSD step for every block sequence and head.
+    Step,
+    /// Frame-local attention forward over whole clips.
+    Attention,
+}
+
+/// Time each kernel against its tensor-op reference over a sweep of the model's shapes.
+///
+/// SSD rows use the block-wise layout: with square blocks of side `b` on the token grid,
+/// a clip of F frames is (grid/b)² sequences of F·b² tokens per batch element.
+#[derive(Args, Debug)]
+pub struct KernelsBenchArgs {
+    /// Model preset whose sizes are used (heads, head sizes, d_state, window, token grid).
+    #[arg(long, default_value = "maze-small", value_name = "PRESET")]
+    pub config: String,
+    /// Clips per batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Clip lengths in frames.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub frames: Vec<usize>,
+    /// Block sides (in tokens) for the SSD rows.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    pub blocks: Vec<usize>,
+    /// Kernels to time.
+    #[arg(long, value_delimiter = ',', default_value = "ssd,step,attention")]
+    pub ops: Vec<KernelOp>,
+    /// Timed calls per implementation and shape (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Untimed calls first (kernel compilation, autotuning, allocation).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Compute backend: the kernels exist for wgpu and cuda.
+    #[arg(long, value_enum, default_value_t = BackendKind::Wgpu)]
+    pub backend: BackendKind,
+    /// JSON report to write [default: bench-kernels.json].
+    #[arg(long, value_name = "FILE.json")]
+    pub out: Option<PathBuf>,
+}
+
+/// One shape of one kernel.
+#[derive(Debug, Serialize)]
+pub struct KernelRow {
+    pub op: KernelOp,
+    pub shape: String,
+    pub reference_ms: Option<f64>,
+    pub kernel_ms: Option<f64>,
+    /// reference_ms / kernel_ms.
+    pub speedup: Option<f64>,
+    /// max |kernel − reference| / max |reference|.
+    pub rel_error: Option<f64>,
+    /// Why the row has no figures (e.g. out of memory).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    config: String,
+    backend: String,
+    batch: usize,
+    reps: usize,
+    rows: Vec<KernelRow>,
+}
+
+struct KernelsJob(KernelsBenchArgs);
+
+impl OnBackend for KernelsJob {
+    type Output = ();
+    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        bench_kernels::<B>(&self.0, &device)
+    }
+}
+
+pub fn run(args: KernelsBenchArgs) -> Result<()> {
+    if args.reps == 0 || args.batch == 0 {
+        bail!("--reps and --batch must be at least 1");
+    }
+    if args.frames.contains(&0) || args.blocks.contains(&0) {
+        bail!("--frames and --blocks must be at least 1");
+    }
+    run_on(args.backend, KernelsJob(args))
+}
+
+/// Median wall time of `f` in ms, the device synchronised around each call.
+fn time<B: Backend, T>(
+    device: &B::Device,
+    warmup: usize,
+    reps: usize,
+    mut f: impl FnMut() -> T,
+) -> f64 {
+    for _ in 0..warmup {
+        drop(f());
+    }
+    let _ = B::sync(device);
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t0 = Instant::now();
+            drop(f());
+            let _ = B::sync(device);
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// max |a − b| / max |b| on the device.
+fn rel_error<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f64 {
+    let err: f32 = (a - b.clone()).abs().max().into_scalar().elem();
+    let scale: f32 = b.abs().max().into_scalar().elem();
+    err as f64 / (scale as f64).max(1e-30)
+}
+
+fn uniform<B: Backend, const D: usize>(
+    shape: [usize; D],
+    lo: f64,
+    hi: f64,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    Tensor::random(shape, Distribution::Uniform(lo, hi), device)
+}
+
+/// Check, then time, one shape; a failure (e.g. out of memory) becomes a row with the reason.
+fn measure<B: Backend, const D: usize>(
+    op: KernelOp,
+    shape: String,
+    args: &KernelsBenchArgs,
+    device: &B::Device,
+    reference: impl Fn() -> Tensor<B, D>,
+    kernel: impl Fn() -> Tensor<B, D>,
+) -> KernelRow {
+    let run = || {
+        let rel = rel_error(kernel(), reference());
+        let k = time::<B, _>(device, args.warmup, args.reps, &kernel);
+        let r = time::<B, _>(device, args.warmup, args.reps, &reference);
+        (rel, r, k)
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok((rel, r, k)) => KernelRow {
+            op,
+            shape,
+            reference_ms: Some(r),
+            kernel_ms: Some(k),
+            speedup: Some(r / k),
+            rel_error: Some(rel),
+            error: None,
+        },
+        Err(e) => KernelRow {
+            op,
+            shape,
+            reference_ms: None,
+            kernel_ms: None,
+            speedup: None,
+            rel_error: None,
+            error: Some(
+                e.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "failed".into())
+                    .lines()
+                    .next()
+                    .unwrap_or("failed")
+                    .to_string(),
+            ),
+        },
+    }
+}
+
+fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Result<()> {
+    if !kernels::kernels_serve::<B>() {
+        bail!(
+            "--backend {:?}: no kernels on this backend (they exist for wgpu and cuda), or {}=reference is set",
+            args.backend,
+            kernels::KERNELS_ENV
+        );
+    }
+    let cfg = WorldModelConfig::preset(&args.config)?;
+    let grid = cfg.resolution / cfg.patch;
+    let heads = cfg.d_model * cfg.expand / cfg.ssm_head_dim;
+    let (p, n) = (cfg.ssm_head_dim, cfg.d_state);
+    let att_hd = cfg.d_model / cfg.n_heads;
+    // None: the preset has no attention; Some(None): attention over all past frames.
+    let attention_window = match cfg.attention {
+        AttentionKind::Window(w) => Some(Some(w)),
+        AttentionKind::Full => Some(None),
+        AttentionKind::None => None,
+    };
+    let batch = args.batch;
+    let mut rows = Vec::new();
+    // Quiet the default panic message while a row may fail (it becomes the row's error).
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for &op in &args.ops {
+        for &frames in &args.frames {
+            match op {
+                KernelOp::Ssd => {
+                    for &side in &args.blocks {
+                        if grid % side != 0 {
+                            continue;
+                        }
+                        let seqs = batch * (grid / side).pow(2);
+                        let len = frames * side * side;
+                        let shape = format!("{frames} frames, block {side}x{side}: {seqs} seqs x {len} tokens, {heads}x{p} heads, d_state {n}");
+                        eprintln!("ssd: {shape}");
+                        let x = uniform::<B, 4>([seqs, len, heads, p], -1.0, 1.0, device);
+                        let dt = uniform::<B, 3>([seqs, len, heads], 0.001, 0.1, device);
+                        let a = uniform::<B, 1>([heads], -2.0, -0.5, device);
+                        let b = uniform::<B, 4>([seqs, len, 1, n], -1.0, 1.0, device);
+                        let c = uniform::<B, 4>([seqs, len, 1, n], -1.0, 1.0, device);
+                        let s0 = uniform::<B, 4>([seqs, heads, p, n], -1.0, 1.0, device);
+                        let args5 = || {
+                            (
+                                x.clone(),
+                                dt.clone(),
+                                a.clone(),
+                                b.clone(),
+                                c.clone(),
+                                Some(s0.clone()),
+                            )
+                        };
+                        rows.push(measure(
+                            op,
+                            shape,
+                            args,
+                            device,
+                            || {
+                                let (x, dt, a, b, c, s0) = args5();
+                                chunked_ssd(x, dt, a, b, c, s0, cfg.chunk_size).0
+                            },
+                            || {
+                                let (x, dt, a, b, c, s0) = args5();
+                                kernels::ssd::chunked_ssd(x, dt, a, b, c, s0).0
+                            },
+                        ));
+                    }
+                }
+                KernelOp::Step => {
+                    if frames != args.frames[0] {
+                        continue; // a step has no length
+                    }
+                    let seqs = batch * grid * grid;
+                    let shape = format!("{seqs} seqs, {heads}x{p} heads, d_state {n}");
+                    eprintln!("step: {shape}");
+                    let x = uniform::<B, 3>([seqs, heads, p], -1.0, 1.0, device);
+                    let dt = uniform::<B, 2>([seqs, heads], 0.001, 0.1, device);
+                    let a = uniform::<B, 1>([heads], -2.0, -0.5, device);
+                    let b = uniform::<B, 3>([seqs, 1, n], -1.0, 1.0, device);
+                    let c = uniform::<B, 3>([seqs, 1, n], -1.0, 1.0, device);
+                    let s = uniform::<B, 4>([seqs, heads, p, n], -1.0, 1.0, device);
+                    let inputs = || {
+                        (
+                            x.clone(),
+                            dt.clone(),
+                            a.clone(),
+                            b.clone(),
+                            c.clone(),
+                            s.clone(),
+                        )
+                    };
+                    rows.push(measure(
+                        op,
+                        shape,
+                        args,
+                        device,
+                        || {
+                            let (x, dt, a, b, c, s) = inputs();
+                            tensor_op_ssd_step(x, dt, a, b, c, s).1
+                        },
+                        || {
+                            let (x, dt, a, b, c, s) = inputs();
+                            kernels::ssd::ssd_step(x, dt, a, b, c, s).1
+                        },
+                    ));
+                }
+                KernelOp::Attention => {
+                    let Some(window) = attention_window else {
+                        continue;
+                    };
+                    let tokens = grid * grid;
+                    let shape = format!(
+                        "{frames} frames x {tokens} tokens, {}x{att_hd} heads, window {}",
+                        cfg.n_heads,
+                        window.map_or("all".into(), |w| w.to_string())
+                    );
+                    eprintln!("attention: {shape}");
+                    let qkv = || {
+                        uniform::<B, 5>(
+                            [batch, cfg.n_heads, frames, tokens, att_hd],
+                            -1.0,
+                            1.0,
+                            device,
+                        )
+                    };
+                    let (q, k, v) = (qkv(), qkv(), qkv());
+                    rows.push(measure(
+                        op,
+                        shape,
+                        args,
+                        device,
+                        || tensor_op_frame_attention(q.clone(), k.clone(), v.clone(), window, 1),
+                        || {
+                            kernels::attention::frame_attention(
+                                q.clone(),
+                                k.clone(),
+                                v.clone(),
+                                window,
+                            )
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    std::panic::set_hook(hook);
+
+    let report = Report {
+        config: cfg.name.clone(),
+        backend: format!("{:?}", args.backend).to_lowercase(),
+        batch,
+        reps: args.reps,
+        rows,
+    };
+    println!(
+        "kernel bench: {} shapes, backend {}, batch {batch}, median of {} calls",
+        report.config, report.backend, args.reps
+    );
+    println!(
+        "{:<10} {:>12} {:>12} {:>9} {:>10}  shape",
+        "kernel", "reference ms", "kernel ms", "speedup", "rel error"
+    );
+    for r in &report.rows {
+        let op = format!("{:?}", r.op).to_lowercase();
+        match (
+            &r.error,
+            r.reference_ms,
+            r.kernel_ms,
+            r.speedup,
+            r.rel_error,
+        ) {
+            (None, Some(rm), Some(km), Some(s), Some(e)) => println!(
+                "{op:<10} {rm:>12.3} {km:>12.3} {s:>8.2}x {e:>10.1e}  {}",
+                r.shape
+            ),
+            (err, ..) => println!(
+                "{op:<10} {:>12} {:>12} {:>9} {:>10}  {} ({})",
+                "-",
+                "-",
+                "-",
+                "-",
+                r.shape,
+                err.as_deref().unwrap_or("failed")
+            ),
+        }
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("bench-kernels.json"));
+    let mut json = serde_json::to_string_pretty(&report).expect("reports serialise");
+    json.push('\n');
+    write_bytes_atomic(&out, json.as_bytes())
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
