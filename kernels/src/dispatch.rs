@@ -7,7 +7,9 @@
 //! is generic over `B: Backend` needs no extra bound: a bound on every generic would have to
 //! hold for `B::InnerBackend` too, which burn's derived `AutodiffModule` cannot promise.
 //!
-//! `MEMWORLD_KERNELS=reference` forces the reference everywhere (for A/B runs and bisecting).
+//! `MEMWORLD_KERNELS` picks the kernels: `all`, `none` (alias `reference`: the tensor ops
+//! everywhere, for A/B runs and bisecting), or a comma list of `ssd`, `attention`. Unset, the
+//! default is [`DEFAULT_SELECTION`].
 
 use std::any::{Any, TypeId};
 use std::sync::OnceLock;
@@ -15,16 +17,55 @@ use std::sync::OnceLock;
 use burn::tensor::{backend::Backend, DType, Shape, Tensor, TensorPrimitive};
 use burn_cubecl::{ops::numeric::empty_device, tensor::CubeTensor, CubeRuntime};
 
-/// Environment variable that selects the implementation: `reference` forces the tensor-op
-/// reference; anything else (or unset) uses the kernels where they exist.
+/// Environment variable that selects the kernels (see the module docs).
 pub const KERNELS_ENV: &str = "MEMWORLD_KERNELS";
 
-/// Is the use of kernels allowed by the environment (read once per process)?
-pub fn kernels_enabled() -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| {
-        std::env::var(KERNELS_ENV).map_or(true, |v| !v.eq_ignore_ascii_case("reference"))
-    })
+/// The kernel families that can be switched on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelKind {
+    /// Chunked SSD and the SSD step.
+    Ssd,
+    /// Frame-local attention.
+    Attention,
+}
+
+/// Kernels used when [`KERNELS_ENV`] is unset: `(ssd, attention)`.
+pub const DEFAULT_SELECTION: (bool, bool) = (true, true);
+
+/// Parse a [`KERNELS_ENV`] value into `(ssd, attention)`; `Err` names an unknown word.
+pub fn parse_selection(value: &str) -> Result<(bool, bool), String> {
+    let mut selection = (false, false);
+    for word in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        match word.to_ascii_lowercase().as_str() {
+            "all" => selection = (true, true),
+            "none" | "reference" => {}
+            "ssd" => selection.0 = true,
+            "attention" => selection.1 = true,
+            other => {
+                return Err(format!(
+                    "{KERNELS_ENV}: unknown kernel `{other}` (all, none, reference, ssd, attention)"
+                ))
+            }
+        }
+    }
+    Ok(selection)
+}
+
+/// Is this kernel family selected? The environment is read once per process; an unknown word
+/// is reported once and the default used.
+pub fn kernel_selected(kind: KernelKind) -> bool {
+    static SELECTION: OnceLock<(bool, bool)> = OnceLock::new();
+    let (ssd, attention) = *SELECTION.get_or_init(|| match std::env::var(KERNELS_ENV) {
+        Err(_) => DEFAULT_SELECTION,
+        Ok(v) => parse_selection(&v).unwrap_or_else(|e| {
+            eprintln!("warning: {e}; using the default");
+            DEFAULT_SELECTION
+        }),
+    });
+    match kind {
+        KernelKind::Ssd => ssd,
+        KernelKind::Attention => attention,
+    }
 }
 
 /// The CubeCL runtime behind backend `B`, if `B`'s float tensors are CubeCL tensors.
@@ -38,9 +79,9 @@ pub enum CubeRuntimeKind {
 }
 
 /// The runtime whose kernels serve backend `B` for tensors of this dtype, or `None` when the
-/// reference must run (other backend, autodiff, non-f32, or forced by [`KERNELS_ENV`]).
+/// reference must run (other backend, autodiff, non-f32).
 pub fn kernel_runtime<B: Backend>(dtype: DType) -> Option<CubeRuntimeKind> {
-    if !kernels_enabled() || dtype != DType::F32 {
+    if dtype != DType::F32 {
         return None;
     }
     let float = TypeId::of::<B::FloatTensorPrimitive>();
@@ -54,10 +95,10 @@ pub fn kernel_runtime<B: Backend>(dtype: DType) -> Option<CubeRuntimeKind> {
     None
 }
 
-/// Would the kernels serve backend `B` for f32 tensors? Lets a caller decide before it
-/// gives up ownership of its inputs.
-pub fn kernels_serve<B: Backend>() -> bool {
-    kernel_runtime::<B>(DType::F32).is_some()
+/// Would this kernel family serve backend `B` for f32 tensors (selected, and `B` has the
+/// kernels)? Lets a caller decide before it gives up ownership of its inputs.
+pub fn kernels_serve<B: Backend>(kind: KernelKind) -> bool {
+    kernel_selected(kind) && kernel_runtime::<B>(DType::F32).is_some()
 }
 
 /// The CubeCL tensor inside a `Tensor<B, D>`, made contiguous (the kernels index flat).

@@ -9,4 +9,4 @@ pub mod ssd;
 pub mod testing;
 pub mod tolerance;
 
-pub use dispatch::{kernels_enabled, kernels_serve, KERNELS_ENV};
+pub use dispatch::{kernel_selected, kernels_serve, KernelKind, KERNELS_ENV};

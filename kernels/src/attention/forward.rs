@@ -3,10 +3,25 @@
 use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
-use super::kernel::frame_attention_forward;
+use super::kernel::{combine_splits, frame_attention_forward};
+use crate::dispatch::empty_f32;
 
 /// Query tokens per cube (one unit each).
 const MAX_QUERY_TILE: usize = 32;
+
+/// Query rows × key splits to aim for: enough units to fill a large GPU.
+const TARGET_UNITS: usize = 1 << 17;
+
+/// Fewest keys a split handles.
+const MIN_KEYS_PER_SPLIT: usize = 32;
+
+/// Key splits for a call: one when there are query rows enough to fill the GPU (training
+/// shapes), more for the few rows of a streamed frame (flash-decoding).
+pub(crate) fn key_splits(rows: usize, visible_keys: usize) -> usize {
+    let by_rows = (TARGET_UNITS / rows.max(1)).max(1);
+    let by_keys = (visible_keys / MIN_KEYS_PER_SPLIT).max(1);
+    by_rows.min(by_keys).min(1024)
+}
 
 /// Largest head the kernel takes: the accumulator row is thread-private.
 pub(crate) const MAX_HEAD_DIM: usize = 64;
@@ -24,12 +39,14 @@ fn key_tile(query_tile: usize, head_dim: usize) -> usize {
 /// - `k`, `v`: `[seqs, key_frames, tokens, head_dim]`, the query frames being the last
 ///   `query_frames` key frames
 /// - `window`: frames seen per query frame, 0 for all past frames
+/// - `splits`: key ranges per query row merged afterwards (`None`: chosen by [`key_splits`])
 pub(crate) fn launch_frame_attention<R: CubeRuntime>(
     q: CubeTensor<R>,
     k: CubeTensor<R>,
     v: CubeTensor<R>,
     out: CubeTensor<R>,
     window: usize,
+    splits: Option<usize>,
 ) {
     let shape = q.meta.shape().to_vec();
     let [seqs, query_frames, tokens, head_dim] = [shape[0], shape[1], shape[2], shape[3]];
@@ -44,21 +61,53 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
     );
     let query_tile = tokens.min(MAX_QUERY_TILE);
     let tiles = tokens.div_ceil(query_tile);
+    let splits = splits.unwrap_or_else(|| {
+        let visible_frames = if window == 0 {
+            key_frames
+        } else {
+            window.min(key_frames)
+        };
+        key_splits(seqs * query_frames * tokens, visible_frames * tokens)
+    });
+    assert!(
+        splits >= 1,
+        "frame attention kernel: at least one key split"
+    );
+    // Partial results (accumulator, max, normaliser per row and split) when keys are split.
+    let partial_shape = match splits {
+        1 => vec![1],
+        _ => vec![splits, seqs * query_frames * tokens, head_dim + 2],
+    };
+    let partial = empty_f32(&q, &partial_shape);
     let client = q.client.clone();
     frame_attention_forward::launch::<f32, R>(
         &client,
-        CubeCount::Static((query_frames * tiles) as u32, seqs as u32, 1),
+        CubeCount::Static((query_frames * tiles) as u32, seqs as u32, splits as u32),
         CubeDim::new_1d(query_tile as u32),
         q.into_tensor_arg(),
         k.into_tensor_arg(),
         v.into_tensor_arg(),
-        out.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        partial.clone().into_tensor_arg(),
         query_frames as u32,
         key_frames as u32,
         tokens as u32,
         window as u32,
+        splits as u32,
         head_dim,
         query_tile,
         key_tile(query_tile, head_dim),
     );
+    if splits > 1 {
+        let elements = seqs * query_frames * tokens * head_dim;
+        combine_splits::launch::<f32, R>(
+            &client,
+            CubeCount::Static(elements.div_ceil(256) as u32, 1, 1),
+            CubeDim::new_1d(256),
+            partial.into_tensor_arg(),
+            out.into_tensor_arg(),
+            splits as u32,
+            head_dim,
+        );
+    }
 }

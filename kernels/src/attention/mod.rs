@@ -64,6 +64,7 @@ pub fn frame_attention<B: Backend>(
             to_cube::<B, R, 4>(flat(v, key_frames)),
             out.clone(),
             window.unwrap_or(0),
+            None,
         );
         from_cube::<B, R, 4>(out)
     });

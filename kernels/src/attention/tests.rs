@@ -18,6 +18,7 @@ type W = Wgpu;
 fn check(
     [seqs, query_frames, key_frames, tokens, head_dim]: [usize; 5],
     window: Option<usize>,
+    splits: Option<usize>,
     seed: u64,
     device: &WgpuDevice,
 ) {
@@ -41,6 +42,7 @@ fn check(
         t(&v, k_shape),
         to_cube::<W, WgpuRuntime, 4>(out.clone()),
         window.unwrap_or(0),
+        splits,
     );
     let expected = frame_attention_host(
         [seqs, query_frames, key_frames, tokens, head_dim],
@@ -78,7 +80,26 @@ fn kernel_equals_host_softmax_on_awkward_shapes() {
         ([1, 2, 7, 32, 8], None),
     ];
     for (k, (shape, window)) in cases.into_iter().enumerate() {
-        check(shape, window, 100 + 3 * k as u64, &device);
+        check(shape, window, None, 100 + 3 * k as u64, &device);
+    }
+}
+
+/// Keys split into ranges merged afterwards (the streaming shape's flash-decoding path): more
+/// splits than visible key frames, ranges that cut frames and tiles, empty ranges.
+#[test]
+fn split_keys_equal_one_pass() {
+    let Some(device) = wgpu_device() else { return };
+    for (k, (shape, window, splits)) in [
+        ([2, 1, 3, 4, 6], Some(3), 2),
+        ([1, 1, 5, 32, 8], None, 7),
+        ([1, 2, 6, 65, 16], Some(4), 5),
+        ([3, 1, 2, 1, 6], Some(2), 4), // 2 visible keys, 4 splits: two are empty
+        ([1, 1, 10, 256, 64], Some(10), 40),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check(shape, window, Some(splits), 200 + 3 * k as u64, &device);
     }
 }
 

@@ -32,7 +32,9 @@ pub fn ssd_scan<B: Backend>(
     chunk_size: usize,
 ) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let [_, _, _, head_dim, _, d_state] = ssd_dims(&x, &dt, &a, &b, &c, initial_state.as_ref());
-    if kernels::kernels_serve::<B>() && kernels::ssd::supports(head_dim, d_state) {
+    if kernels::kernels_serve::<B>(kernels::KernelKind::Ssd)
+        && kernels::ssd::supports(head_dim, d_state)
+    {
         return kernels::ssd::chunked_ssd(x, dt, a, b, c, initial_state);
     }
     chunked_ssd(x, dt, a, b, c, initial_state, chunk_size)
@@ -52,7 +54,7 @@ pub fn ssd_step<B: Backend>(
     c: Tensor<B, 3>,
     state: Tensor<B, 4>,
 ) -> (Tensor<B, 3>, Tensor<B, 4>) {
-    if kernels::kernels_serve::<B>() {
+    if kernels::kernels_serve::<B>(kernels::KernelKind::Ssd) {
         return kernels::ssd::ssd_step(x, dt, a, b, c, state);
     }
     tensor_op_ssd_step(x, dt, a, b, c, state)
