@@ -24,6 +24,20 @@ pub fn supports(head_dim: usize) -> bool {
     head_dim <= forward::MAX_HEAD_DIM
 }
 
+/// Is the kernel the faster choice for this call? Measured on an H200 (`memworld bench
+/// kernels`, `bench dream`): yes for full causal attention (the tensor ops build the whole score
+/// matrix) and for the few query rows of streamed frames (keys split across cubes); no for
+/// windowed attention over whole clips, where burn's matmuls were 2.1–2.5× faster than this
+/// kernel (it uses no tensor cores).
+pub fn preferred(
+    [batch, heads, query_frames, tokens]: [usize; 4],
+    key_frames: usize,
+    window: Option<usize>,
+) -> bool {
+    let visible = window.map_or(key_frames, |w| w.min(key_frames)) * tokens;
+    window.is_none() || forward::key_splits(batch * heads * query_frames * tokens, visible) > 1
+}
+
 /// Frame-local attention on the kernel; call only when [`crate::kernels_serve`] and
 /// [`supports`] say so.
 /// Queries and keys come with their rotary embedding applied; scores are scaled by
