@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::{backend::Backend, Distribution, ElementConversion, Tensor};
 use clap::{Args, ValueEnum};
 use model::mixers::attention::tensor_op_frame_attention;
-use model::mixers::ssd::{chunked_ssd, tensor_op_ssd_step};
+use model::mixers::ssd::{chunked_ssd, ssd_step};
 use model::world::{AttentionKind, WorldModelConfig};
 use scenes::episode::atomic::write_bytes_atomic;
 use serde::Serialize;
@@ -196,8 +196,8 @@ fn measure<B: Backend, const D: usize>(
 fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Result<()> {
     if kernels::dispatch::kernel_runtime::<B>(burn::tensor::DType::F32).is_none() {
         bail!(
-            "--backend {:?}: no kernels on this backend (they exist for wgpu and cuda)",
-            args.backend
+            "--backend {}: no kernels on this backend (they exist for wgpu and cuda)",
+            format!("{:?}", args.backend).to_lowercase()
         );
     }
     let cfg = WorldModelConfig::preset(&args.config)?;
@@ -290,7 +290,7 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                         device,
                         || {
                             let (x, dt, a, b, c, s) = inputs();
-                            tensor_op_ssd_step(x, dt, a, b, c, s).1
+                            ssd_step(x, dt, a, b, c, s).1
                         },
                         || {
                             let (x, dt, a, b, c, s) = inputs();

@@ -44,25 +44,13 @@ pub fn ssd_scan<B: Backend>(
 ///
 /// By tensor ops on every backend: the step kernel (`kernels::ssd::ssd_step`) measured 0.7×
 /// their speed on an H200 at 2,048 sequences × 8 heads (`memworld bench kernels`), so the
-/// layer does not call it yet.
+/// layer does not call it yet; this is the kernel's reference in that bench.
 ///
 /// # Shapes
 /// - `x`: `[batch, heads, head_dim]`, `dt`: `[batch, heads]`, `a`: `[heads]`
 /// - `b`, `c`: `[batch, groups, d_state]`, `state`: `[batch, heads, head_dim, d_state]`
 /// - returns `y` `[batch, heads, head_dim]` and the new state
 pub fn ssd_step<B: Backend>(
-    x: Tensor<B, 3>,
-    dt: Tensor<B, 2>,
-    a: Tensor<B, 1>,
-    b: Tensor<B, 3>,
-    c: Tensor<B, 3>,
-    state: Tensor<B, 4>,
-) -> (Tensor<B, 3>, Tensor<B, 4>) {
-    tensor_op_ssd_step(x, dt, a, b, c, state)
-}
-
-/// [`ssd_step`] by tensor ops on any backend (the step kernel's reference).
-pub fn tensor_op_ssd_step<B: Backend>(
     x: Tensor<B, 3>,
     dt: Tensor<B, 2>,
     a: Tensor<B, 1>,
