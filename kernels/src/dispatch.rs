@@ -95,10 +95,10 @@ pub fn kernel_runtime<B: Backend>(dtype: DType) -> Option<CubeRuntimeKind> {
     None
 }
 
-/// Would this kernel family serve backend `B` for f32 tensors (selected, and `B` has the
+/// Would this kernel family serve backend `B` for tensors of `dtype` (selected, and `B` has the
 /// kernels)? Lets a caller decide before it gives up ownership of its inputs.
-pub fn kernels_serve<B: Backend>(kind: KernelKind) -> bool {
-    kernel_selected(kind) && kernel_runtime::<B>(DType::F32).is_some()
+pub fn kernels_serve<B: Backend>(kind: KernelKind, dtype: DType) -> bool {
+    kernel_selected(kind) && kernel_runtime::<B>(dtype).is_some()
 }
 
 /// The CubeCL tensor inside a `Tensor<B, D>`, made contiguous (the kernels index flat).
@@ -152,3 +152,20 @@ macro_rules! with_runtime {
     };
 }
 pub(crate) use with_runtime;
+
+#[cfg(test)]
+mod tests {
+    use super::parse_selection;
+
+    #[test]
+    fn selection_words_combine_and_unknown_words_are_named() {
+        assert_eq!(parse_selection("all"), Ok((true, true)));
+        assert_eq!(parse_selection("none"), Ok((false, false)));
+        assert_eq!(parse_selection("Reference"), Ok((false, false)));
+        assert_eq!(parse_selection("ssd"), Ok((true, false)));
+        assert_eq!(parse_selection(" attention , ssd "), Ok((true, true)));
+        assert_eq!(parse_selection(""), Ok((false, false)));
+        let err = parse_selection("ssd,flash").unwrap_err();
+        assert!(err.contains("`flash`"), "{err}");
+    }
+}

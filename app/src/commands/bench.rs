@@ -141,7 +141,7 @@ fn load<B: Backend>(args: &DreamBenchArgs, device: &B::Device) -> Result<WorldMo
 }
 
 /// Median, mean and minimum of `v` (not empty).
-fn stats(v: &[f64]) -> (f64, f64, f64) {
+pub(crate) fn stats(v: &[f64]) -> (f64, f64, f64) {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let n = s.len();

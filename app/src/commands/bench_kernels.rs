@@ -12,11 +12,13 @@ use burn::tensor::{backend::Backend, Distribution, ElementConversion, Tensor};
 use clap::{Args, ValueEnum};
 use model::mixers::attention::tensor_op_frame_attention;
 use model::mixers::ssd::{chunked_ssd, ssd_step};
+use model::world::data::panic_message;
 use model::world::{AttentionKind, WorldModelConfig};
 use scenes::episode::atomic::write_bytes_atomic;
 use serde::Serialize;
 
 use super::backend::{run_on, BackendKind, OnBackend};
+use super::bench::stats;
 
 /// Kernels the bench can time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -119,7 +121,7 @@ fn time<B: Backend, T>(
         drop(f());
     }
     let _ = B::sync(device);
-    let mut times: Vec<f64> = (0..reps)
+    let times: Vec<f64> = (0..reps)
         .map(|_| {
             let t0 = Instant::now();
             drop(f());
@@ -127,8 +129,7 @@ fn time<B: Backend, T>(
             t0.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    stats(&times).0
 }
 
 /// max |a − b| / max |b| on the device.
@@ -180,10 +181,7 @@ fn measure<B: Backend, const D: usize>(
             speedup: None,
             rel_error: None,
             error: Some(
-                e.downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "failed".into())
+                panic_message(e.as_ref())
                     .lines()
                     .next()
                     .unwrap_or("failed")

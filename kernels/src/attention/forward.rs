@@ -56,7 +56,7 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         "frame attention kernel: {key_frames} key frames < {query_frames} query frames"
     );
     assert!(
-        super::supports(head_dim),
+        head_dim <= MAX_HEAD_DIM,
         "frame attention kernel: head_dim {head_dim} > {MAX_HEAD_DIM}"
     );
     let query_tile = tokens.min(MAX_QUERY_TILE);

@@ -19,27 +19,27 @@ use burn::tensor::{backend::Backend, Tensor};
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
 use forward::launch_frame_attention;
 
-/// Does the kernel take heads of this size? (Larger ones run the reference.)
-pub fn supports(head_dim: usize) -> bool {
-    head_dim <= forward::MAX_HEAD_DIM
-}
-
-/// Is the kernel the faster choice for this call? Measured on an H200 (`memworld bench
-/// kernels`, `bench dream`): yes for full causal attention (the tensor ops build the whole score
-/// matrix) and for the few query rows of streamed frames (keys split across cubes); no for
-/// windowed attention over whole clips, where burn's matmuls were 2.1–2.5× faster than this
-/// kernel (it uses no tensor cores).
-pub fn preferred(
-    [batch, heads, query_frames, tokens]: [usize; 4],
-    key_frames: usize,
-    window: Option<usize>,
-) -> bool {
+/// Should [`frame_attention`] serve this call instead of the caller's tensor ops? Yes when the
+/// kernels serve `B` and `q`'s dtype ([`crate::kernels_serve`]), the head fits
+/// (≤ 64: the accumulator row is thread-private) and the kernel is the faster choice. Measured
+/// on an H200 (`memworld bench kernels`, `bench dream`), it is for full causal attention (the
+/// tensor ops build the whole score matrix) and for the few query rows of streamed frames (keys
+/// split across cubes), not for windowed attention over whole clips, where burn's matmuls were
+/// 2.1–2.5× faster than this kernel (it uses no tensor cores).
+///
+/// # Shapes
+/// - `q`: `[batch, heads, query_frames, tokens, head_dim]`, the last of `key_frames`
+pub fn serves<B: Backend>(q: &Tensor<B, 5>, key_frames: usize, window: Option<usize>) -> bool {
+    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
     let visible = window.map_or(key_frames, |w| w.min(key_frames)) * tokens;
-    window.is_none() || forward::key_splits(batch * heads * query_frames * tokens, visible) > 1
+    crate::kernels_serve::<B>(crate::KernelKind::Attention, q.dtype())
+        && head_dim <= forward::MAX_HEAD_DIM
+        && (window.is_none()
+            || forward::key_splits(batch * heads * query_frames * tokens, visible) > 1)
 }
 
-/// Frame-local attention on the kernel; call only when [`crate::kernels_serve`] and
-/// [`supports`] say so.
+/// Frame-local attention on the kernel, whatever [`serves`] would say; `B` must have the
+/// kernels and the head at most 64 values.
 /// Queries and keys come with their rotary embedding applied; scores are scaled by
 /// `1/√head_dim`.
 ///

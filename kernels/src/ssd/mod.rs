@@ -18,15 +18,25 @@ use burn::tensor::{backend::Backend, Tensor};
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
 use forward::{dims4, launch_chunked_ssd, launch_ssd_step};
 
+/// Should [`chunked_ssd`] serve this call instead of the caller's tensor ops? Yes when the
+/// kernels serve `B` and `x`'s dtype ([`crate::kernels_serve`]) and the heads fit
+/// ([`supports`]); the kernel measured faster than the tensor ops at every size it takes.
+///
+/// # Shapes
+/// - `x`: `[batch, seq, heads, head_dim]`
+pub fn serves<B: Backend>(x: &Tensor<B, 4>, d_state: usize) -> bool {
+    crate::kernels_serve::<B>(crate::KernelKind::Ssd, x.dtype()) && supports(x.dims()[3], d_state)
+}
+
 /// Does the chunked kernel take heads of this size? (Larger ones run the reference.)
-pub fn supports(head_dim: usize, d_state: usize) -> bool {
+pub(crate) fn supports(head_dim: usize, d_state: usize) -> bool {
     head_dim <= forward::MAX_HEAD_DIM
         && d_state <= forward::MAX_D_STATE
         && forward::kernel_chunk(head_dim, d_state).is_some()
 }
 
-/// The chunked SSD forward on the kernel; call only when [`crate::kernels_serve`] and
-/// [`supports`] say so.
+/// The chunked SSD forward on the kernel, whatever [`serves`] would say; `B` must have the
+/// kernels and the heads must fit.
 ///
 /// # Shapes
 /// - `x`: `[batch, seq, heads, head_dim]`, `dt`: `[batch, seq, heads]` (Δ after softplus),
@@ -65,8 +75,8 @@ pub fn chunked_ssd<B: Backend>(
     })
 }
 
-/// One SSD step on the kernel for all sequences and heads in one launch; call only when
-/// [`crate::kernels_serve`] says so.
+/// One SSD step on the kernel for all sequences and heads in one launch; `B` must have the
+/// kernels.
 ///
 /// # Shapes
 /// - `x`: `[batch, heads, head_dim]`, `dt`: `[batch, heads]`, `a`: `[heads]`

@@ -199,11 +199,7 @@ impl<B: Backend> FrameLocalAttention<B> {
     ) -> Tensor<B, 5> {
         let f = q.dims()[2];
         let held = cache.map_or(0, |c| c.len_frames());
-        let [batch, heads, _, tokens, _] = q.dims();
-        if kernels::kernels_serve::<B>(kernels::KernelKind::Attention)
-            && kernels::attention::supports(self.head_dim)
-            && kernels::attention::preferred([batch, heads, f, tokens], held + f, self.window)
-        {
+        if kernels::attention::serves(&q, held + f, self.window) {
             // The kernel takes the held frames oldest first, followed by the new ones.
             let (k, v) = match cache.and_then(|c| c.held_in_frame_order()) {
                 Some((hk, hv)) => (Tensor::cat(vec![hk, k], 2), Tensor::cat(vec![hv, v], 2)),

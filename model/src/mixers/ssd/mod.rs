@@ -19,8 +19,8 @@ use burn::tensor::{backend::Backend, Tensor};
 #[cfg(test)]
 pub(crate) mod tests;
 
-/// The SSD scan as the layer runs it: the CubeCL kernel where it serves this backend
-/// (`kernels::kernels_serve`), else [`chunked_ssd`] with `chunk_size`. Arguments and shapes
+/// The SSD scan as the layer runs it: the CubeCL kernel where it serves the call
+/// (`kernels::ssd::serves`), else [`chunked_ssd`] with `chunk_size`. Arguments and shapes
 /// as for [`chunked_ssd`].
 pub fn ssd_scan<B: Backend>(
     x: Tensor<B, 4>,
@@ -31,10 +31,8 @@ pub fn ssd_scan<B: Backend>(
     initial_state: Option<Tensor<B, 4>>,
     chunk_size: usize,
 ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-    let [_, _, _, head_dim, _, d_state] = ssd_dims(&x, &dt, &a, &b, &c, initial_state.as_ref());
-    if kernels::kernels_serve::<B>(kernels::KernelKind::Ssd)
-        && kernels::ssd::supports(head_dim, d_state)
-    {
+    let [_, _, _, _, _, d_state] = ssd_dims(&x, &dt, &a, &b, &c, initial_state.as_ref());
+    if kernels::ssd::serves(&x, d_state) {
         return kernels::ssd::chunked_ssd(x, dt, a, b, c, initial_state);
     }
     chunked_ssd(x, dt, a, b, c, initial_state, chunk_size)

@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use scenes::Rng;
 
 use crate::world::config::WorldModelConfig;
-use crate::world::diffusion::gaussian;
+use crate::world::diffusion::{add_noise, gaussian};
 use crate::world::model::{FrameConditions, WorldModel};
 
 pub type B = NdArray;
@@ -88,6 +88,20 @@ pub fn random_taus(batch: usize, frames: usize, rng: &mut Rng) -> Tensor<B, 2> {
         .map(|_| rng.range_f64(0.05, 0.95) as f32)
         .collect();
     Tensor::from_data(TensorData::new(v, [batch, frames]), &Default::default())
+}
+
+/// A noisy clip, each frame with its own τ, and random conditions: `(x_τ, τ, conditions)`.
+pub fn noisy_clip(
+    config: &WorldModelConfig,
+    batch: usize,
+    frames: usize,
+    rng: &mut Rng,
+) -> (Tensor<B, 5>, Tensor<B, 2>, FrameConditions<B>) {
+    let x0 = random_frames(config, batch, frames, rng);
+    let eps = gaussian::<B, 5>(x0.dims(), rng, &Default::default());
+    let tau = random_taus(batch, frames, rng);
+    let x_tau = add_noise(x0, eps, tau.clone());
+    (x_tau, tau, random_conditions(config, batch, frames, rng))
 }
 
 /// Frames `start..start+len` of a `[batch, frames, ...]` tensor.

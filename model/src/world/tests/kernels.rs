@@ -14,7 +14,6 @@ use scenes::Rng;
 use super::common::*;
 use crate::tolerance::assert_close_slices;
 use crate::world::config::{WorldModelConfig, PRESETS};
-use crate::world::diffusion::{add_noise, gaussian};
 use crate::world::model::{FrameConditions, WorldModel};
 use crate::world::session::WorldSession;
 
@@ -51,11 +50,7 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset() {
         let gpu = to_wgpu(&cfg, &model, &device);
         let mut rng = Rng::new(60 + k as u64);
         let (b, f) = (2, 5);
-        let x0 = random_frames(&cfg, b, f, &mut rng);
-        let eps = gaussian::<B, 5>(x0.dims(), &mut rng, &Default::default());
-        let tau = random_taus(b, f, &mut rng);
-        let x_tau = add_noise(x0, eps, tau.clone());
-        let cond = random_conditions(&cfg, b, f, &mut rng);
+        let (x_tau, tau, cond) = noisy_clip(&cfg, b, f, &mut rng);
 
         let expected = model.forward(x_tau.clone(), tau.clone(), &cond);
         let full = gpu.forward(
@@ -73,29 +68,21 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset() {
         );
 
         let mut session = WorldSession::new(gpu, device.clone());
-        let mut streamed = Vec::new();
-        for t in 0..f {
-            let out = session.commit_at(
-                move_tensor(frames_of(&x_tau, t, 1), &device),
-                move_tensor(frames_of(&tau, t, 1), &device),
-                &move_conditions(&cond.frames(t, 1), &device),
-            );
-            streamed.push(out);
-        }
-        // Streamed frames come out frame-major; compare frame by frame.
-        let frame_len = expected.len() / (b * f);
-        for (t, out) in streamed.into_iter().enumerate() {
-            let got = crate::tolerance::to_vec(out);
-            let want: Vec<f32> = (0..b)
-                .flat_map(|bi| expected[(bi * f + t) * frame_len..][..frame_len].to_vec())
-                .collect();
-            assert_close_slices(
-                &format!("{preset}: wgpu streamed frame {t} vs ndarray full forward"),
-                &got,
-                &want,
-                5e-4,
-                5e-5,
-            );
-        }
+        let streamed: Vec<Tensor<W, 5>> = (0..f)
+            .map(|t| {
+                session.commit_at(
+                    move_tensor(frames_of(&x_tau, t, 1), &device),
+                    move_tensor(frames_of(&tau, t, 1), &device),
+                    &move_conditions(&cond.frames(t, 1), &device),
+                )
+            })
+            .collect();
+        assert_close_slices(
+            &format!("{preset}: wgpu streamed frame by frame vs ndarray full forward"),
+            &crate::tolerance::to_vec(Tensor::cat(streamed, 1)),
+            &expected,
+            5e-4,
+            5e-5,
+        );
     }
 }

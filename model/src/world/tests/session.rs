@@ -24,11 +24,7 @@ fn streaming_commits_equal_full_forward_for_every_preset() {
         let model = randomized_model(&cfg, 100 + k as u64);
         let mut rng = Rng::new(7 + k as u64);
         let (b, f) = (2, 5);
-        let x0 = random_frames(&cfg, b, f, &mut rng);
-        let eps = gaussian::<B, 5>(x0.dims(), &mut rng, &Default::default());
-        let tau = random_taus(b, f, &mut rng);
-        let x_tau = add_noise(x0, eps, tau.clone());
-        let cond = random_conditions(&cfg, b, f, &mut rng);
+        let (x_tau, tau, cond) = noisy_clip(&cfg, b, f, &mut rng);
         let full = model.forward(x_tau.clone(), tau.clone(), &cond);
 
         let mut session = WorldSession::new(model.clone(), Default::default());
