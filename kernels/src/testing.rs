@@ -1,9 +1,80 @@
-//! Helpers shared by the workspace's GPU tests: the wgpu device (lavapipe in CI) and
-//! deterministic test inputs.
+//! Helpers shared by the workspace's GPU tests: the GPU backends they run on (wgpu always,
+//! lavapipe in CI; CUDA in builds with the `cuda` feature), the [`gpu_tests!`] macro that
+//! instantiates a generic test for each, and deterministic test inputs.
 
 use burn::backend::wgpu::WgpuDevice;
 use burn::backend::Wgpu;
+use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use burn_cubecl::CubeRuntime;
+
+/// Set this to make a missing CUDA device fail the CUDA tests instead of skipping them.
+pub const REQUIRE_CUDA_ENV: &str = "MEMWORLD_REQUIRE_CUDA";
+
+/// A GPU backend a test runs on: the burn backend, its CubeCL runtime, and its device when this
+/// machine has one.
+pub trait GpuTarget {
+    type B: Backend;
+    type R: CubeRuntime;
+    /// The device, or `None` (with a notice) when the machine has none and the tests may skip.
+    fn device() -> Option<burn::tensor::Device<Self::B>>;
+}
+
+/// burn-wgpu (lavapipe in CI).
+pub struct OnWgpu;
+
+impl GpuTarget for OnWgpu {
+    type B = Wgpu;
+    type R = cubecl::wgpu::WgpuRuntime;
+    fn device() -> Option<WgpuDevice> {
+        wgpu_device()
+    }
+}
+
+/// burn-cuda.
+#[cfg(feature = "cuda")]
+pub struct OnCuda;
+
+#[cfg(feature = "cuda")]
+impl GpuTarget for OnCuda {
+    type B = burn::backend::Cuda;
+    type R = cubecl::cuda::CudaRuntime;
+    fn device() -> Option<burn::backend::cuda::CudaDevice> {
+        let device = burn::backend::cuda::CudaDevice::default();
+        let probe = std::panic::catch_unwind(|| {
+            Tensor::<burn::backend::Cuda, 1>::ones([1], &device.clone()).into_data()
+        });
+        match probe {
+            Ok(_) => Some(device),
+            Err(e) if std::env::var_os(REQUIRE_CUDA_ENV).is_some() => std::panic::resume_unwind(e),
+            Err(_) => {
+                eprintln!("skipping CUDA test: no CUDA device (set {REQUIRE_CUDA_ENV} to fail)");
+                None
+            }
+        }
+    }
+}
+
+/// Instantiates generic GPU tests `fn name<T: GpuTarget>()` as `wgpu::name` and, in builds
+/// with the calling crate's `cuda` feature, `cuda::name`.
+#[macro_export]
+macro_rules! gpu_tests {
+    ($($name:ident),* $(,)?) => {
+        mod wgpu {
+            $(#[test]
+            fn $name() {
+                super::$name::<$crate::testing::OnWgpu>()
+            })*
+        }
+        #[cfg(feature = "cuda")]
+        mod cuda {
+            $(#[test]
+            fn $name() {
+                super::$name::<$crate::testing::OnCuda>()
+            })*
+        }
+    };
+}
 
 /// The wgpu device, or `None` (with a notice) when this machine has no adapter and `CI` is
 /// unset; on CI a missing adapter fails the test.

@@ -2,6 +2,7 @@
 //! models (SPEC §5.3, §7), and the world model itself (SPEC §5).
 
 pub mod mixers;
+pub mod precision;
 pub mod world;
 
 /// The shared tolerance helper (re-exported so model tests and kernel tests use one).

@@ -9,6 +9,7 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use model::precision::MatmulPrecision;
 use model::world::checkpoint::{has_checkpoint, open_checkpoint};
 use model::world::preview::PreviewSamples;
 use model::world::runlog::LossRow;
@@ -64,6 +65,11 @@ pub struct TrainArgs {
     /// Seed of the initialisation, the data order and the noise [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Precision of the matrix products: f32, or bf16 (linear layers and attention products
+    /// with bf16 inputs; weights, norms, softmax, SSD scan, loss and optimizer stay f32).
+    /// bf16 needs --backend cuda [default: f32].
+    #[arg(long, value_name = "f32|bf16")]
+    pub precision: Option<MatmulPrecision>,
     /// Write a checkpoint every N updates (and always at the end).
     #[arg(long, default_value_t = 500)]
     pub ckpt_every: usize,
@@ -164,6 +170,7 @@ fn options(args: &TrainArgs) -> Result<TrainOptions> {
     flag!(ema_decay, args.ema);
     flag!(grad_clip, args.grad_clip);
     flag!(seed, args.seed);
+    flag!(precision, args.precision);
     let workers = args.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())

@@ -1,26 +1,23 @@
 //! Frame-local attention kernel against the host f64 softmax on wgpu (lavapipe in CI):
 //! spatial blocks of 1×1, 2×2, 4×8 tokens and a whole 16×16 frame, windows of 1 and 3 frames
-//! and none, training-shaped and streaming-shaped calls, outputs pre-filled with NaN.
+//! and none, training-shaped and streaming-shaped calls, outputs pre-filled with NaN; on wgpu (lavapipe in CI) and CUDA.
 
-use burn::backend::wgpu::WgpuDevice;
-use burn::backend::Wgpu;
 use burn::tensor::{Tensor, TensorData};
-use cubecl::wgpu::WgpuRuntime;
 
 use super::forward::launch_frame_attention;
 use super::reference::frame_attention_host;
 use crate::dispatch::to_cube;
-use crate::testing::{uniform, wgpu_device};
+use crate::testing::{uniform, GpuTarget};
 use crate::tolerance::{assert_close_slices, to_vec};
 
-type W = Wgpu;
+type Device<T> = burn::tensor::Device<<T as GpuTarget>::B>;
 
-fn check(
+fn check<T: GpuTarget>(
     [seqs, query_frames, key_frames, tokens, head_dim]: [usize; 5],
     window: Option<usize>,
     splits: Option<usize>,
     seed: u64,
-    device: &WgpuDevice,
+    device: &Device<T>,
 ) {
     let q_shape = [seqs, query_frames, tokens, head_dim];
     let k_shape = [seqs, key_frames, tokens, head_dim];
@@ -30,17 +27,17 @@ fn check(
     let k = uniform(n_k, -2.0, 2.0, seed + 1);
     let v = uniform(n_k, -1.0, 1.0, seed + 2);
     let t = |values: &Vec<f32>, shape: [usize; 4]| {
-        to_cube::<W, WgpuRuntime, 4>(Tensor::<W, 4>::from_data(
+        to_cube::<T::B, T::R, 4>(Tensor::<T::B, 4>::from_data(
             TensorData::new(values.clone(), shape),
             device,
         ))
     };
-    let out = Tensor::<W, 4>::full(q_shape, f32::NAN, device);
-    launch_frame_attention::<WgpuRuntime>(
+    let out = Tensor::<T::B, 4>::full(q_shape, f32::NAN, device);
+    launch_frame_attention::<T::R>(
         t(&q, q_shape),
         t(&k, k_shape),
         t(&v, k_shape),
-        to_cube::<W, WgpuRuntime, 4>(out.clone()),
+        to_cube::<T::B, T::R, 4>(out.clone()),
         window.unwrap_or(0),
         splits,
     );
@@ -62,9 +59,8 @@ fn check(
     );
 }
 
-#[test]
-fn kernel_equals_host_softmax_on_awkward_shapes() {
-    let Some(device) = wgpu_device() else { return };
+fn kernel_equals_host_softmax_on_awkward_shapes<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
     // [seqs, query frames, key frames, tokens per frame, head_dim]
     let cases: [([usize; 5], Option<usize>); 9] = [
         ([1, 1, 1, 1, 6], None),
@@ -80,15 +76,14 @@ fn kernel_equals_host_softmax_on_awkward_shapes() {
         ([1, 2, 7, 32, 8], None),
     ];
     for (k, (shape, window)) in cases.into_iter().enumerate() {
-        check(shape, window, None, 100 + 3 * k as u64, &device);
+        check::<T>(shape, window, None, 100 + 3 * k as u64, &device);
     }
 }
 
 /// Keys split into ranges merged afterwards (the streaming shape's flash-decoding path): more
 /// splits than visible key frames, ranges that cut frames and tiles, empty ranges.
-#[test]
-fn split_keys_equal_one_pass() {
-    let Some(device) = wgpu_device() else { return };
+fn split_keys_equal_one_pass<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
     for (k, (shape, window, splits)) in [
         ([2, 1, 3, 4, 6], Some(3), 2),
         ([1, 1, 5, 32, 8], None, 7),
@@ -99,21 +94,26 @@ fn split_keys_equal_one_pass() {
     .into_iter()
     .enumerate()
     {
-        check(shape, window, Some(splits), 200 + 3 * k as u64, &device);
+        check::<T>(shape, window, Some(splits), 200 + 3 * k as u64, &device);
     }
 }
 
-#[test]
-fn public_entry_point_matches_the_host_reference() {
-    let Some(device) = wgpu_device() else { return };
+fn public_entry_point_matches_the_host_reference<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
     let [b, h, f, t, d] = [2, 3, 4, 5, 6];
     let q = uniform(b * h * f * t * d, -1.0, 1.0, 1);
     let k = uniform(b * h * f * t * d, -1.0, 1.0, 2);
     let v = uniform(b * h * f * t * d, -1.0, 1.0, 3);
     let tensor = |x: &Vec<f32>| {
-        Tensor::<W, 5>::from_data(TensorData::new(x.clone(), [b, h, f, t, d]), &device)
+        Tensor::<T::B, 5>::from_data(TensorData::new(x.clone(), [b, h, f, t, d]), &device)
     };
     let out = super::frame_attention(tensor(&q), tensor(&k), tensor(&v), Some(2));
     let expected = frame_attention_host([b * h, f, f, t, d], &q, &k, &v, Some(2));
     assert_close_slices("attention", &to_vec(out), &expected, 1e-4, 1e-5);
 }
+
+crate::gpu_tests!(
+    kernel_equals_host_softmax_on_awkward_shapes,
+    split_keys_equal_one_pass,
+    public_entry_point_matches_the_host_reference,
+);

@@ -1,25 +1,26 @@
-//! SSD kernels against the host f64 recurrence on wgpu (lavapipe in CI): outputs and final
+//! SSD kernels against the host f64 recurrence on wgpu (lavapipe in CI) and CUDA: outputs and final
 //! states on awkward lengths and head layouts, outputs pre-filled with NaN so an element the
 //! kernel never writes fails the comparison.
 
-use burn::backend::wgpu::WgpuDevice;
-use burn::backend::Wgpu;
 use burn::tensor::{Tensor, TensorData};
-use cubecl::wgpu::WgpuRuntime;
 
 use super::forward::{launch_chunked_ssd, launch_ssd_step};
 use super::reference::{recurrent_ssd, SsdDims};
 use crate::dispatch::{from_cube, to_cube};
-use crate::testing::{uniform, wgpu_device};
+use crate::testing::{uniform, GpuTarget};
 use crate::tolerance::{assert_close_slices, to_vec};
 
-type W = Wgpu;
+type Device<T> = burn::tensor::Device<<T as GpuTarget>::B>;
 
-fn tensor<const D: usize>(values: &[f32], shape: [usize; D], device: &WgpuDevice) -> Tensor<W, D> {
+fn tensor<T: GpuTarget, const D: usize>(
+    values: &[f32],
+    shape: [usize; D],
+    device: &Device<T>,
+) -> Tensor<T::B, D> {
     Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
 }
 
-fn nan<const D: usize>(shape: [usize; D], device: &WgpuDevice) -> Tensor<W, D> {
+fn nan<T: GpuTarget, const D: usize>(shape: [usize; D], device: &Device<T>) -> Tensor<T::B, D> {
     Tensor::full(shape, f32::NAN, device)
 }
 
@@ -53,7 +54,7 @@ fn inputs(d: SsdDims, seed: u64) -> Inputs {
     }
 }
 
-fn check_chunked(d: SsdDims, seed: u64, device: &WgpuDevice) {
+fn check_chunked<T: GpuTarget>(d: SsdDims, seed: u64, device: &Device<T>) {
     let SsdDims {
         batch,
         seq,
@@ -63,17 +64,21 @@ fn check_chunked(d: SsdDims, seed: u64, device: &WgpuDevice) {
         d_state,
     } = d;
     let i = inputs(d, seed);
-    let y = nan([batch, seq, heads, head_dim], device);
-    let s = nan([batch, heads, head_dim, d_state], device);
-    launch_chunked_ssd::<WgpuRuntime>(
-        to_cube::<W, WgpuRuntime, 4>(tensor(&i.x, [batch, seq, heads, head_dim], device)),
-        to_cube::<W, WgpuRuntime, 3>(tensor(&i.dt, [batch, seq, heads], device)),
-        to_cube::<W, WgpuRuntime, 1>(tensor(&i.a, [heads], device)),
-        to_cube::<W, WgpuRuntime, 4>(tensor(&i.b, [batch, seq, groups, d_state], device)),
-        to_cube::<W, WgpuRuntime, 4>(tensor(&i.c, [batch, seq, groups, d_state], device)),
-        to_cube::<W, WgpuRuntime, 4>(tensor(&i.s0, [batch, heads, head_dim, d_state], device)),
-        to_cube::<W, WgpuRuntime, 4>(y.clone()),
-        to_cube::<W, WgpuRuntime, 4>(s.clone()),
+    let y = nan::<T, _>([batch, seq, heads, head_dim], device);
+    let s = nan::<T, _>([batch, heads, head_dim, d_state], device);
+    launch_chunked_ssd::<T::R>(
+        to_cube::<T::B, T::R, 4>(tensor::<T, 4>(&i.x, [batch, seq, heads, head_dim], device)),
+        to_cube::<T::B, T::R, 3>(tensor::<T, 3>(&i.dt, [batch, seq, heads], device)),
+        to_cube::<T::B, T::R, 1>(tensor::<T, 1>(&i.a, [heads], device)),
+        to_cube::<T::B, T::R, 4>(tensor::<T, 4>(&i.b, [batch, seq, groups, d_state], device)),
+        to_cube::<T::B, T::R, 4>(tensor::<T, 4>(&i.c, [batch, seq, groups, d_state], device)),
+        to_cube::<T::B, T::R, 4>(tensor::<T, 4>(
+            &i.s0,
+            [batch, heads, head_dim, d_state],
+            device,
+        )),
+        to_cube::<T::B, T::R, 4>(y.clone()),
+        to_cube::<T::B, T::R, 4>(s.clone()),
     );
     let (y_ref, s_ref) = recurrent_ssd(d, &i.x, &i.dt, &i.a, &i.b, &i.c, &i.s0);
     let what = format!("{d:?}");
@@ -87,9 +92,8 @@ fn check_chunked(d: SsdDims, seed: u64, device: &WgpuDevice) {
     );
 }
 
-#[test]
-fn chunked_kernel_equals_recurrence_on_awkward_shapes() {
-    let Some(device) = wgpu_device() else { return };
+fn chunked_kernel_equals_recurrence_on_awkward_shapes<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
     let dims = |batch, seq, heads, head_dim, groups, d_state| SsdDims {
         batch,
         seq,
@@ -112,13 +116,12 @@ fn chunked_kernel_equals_recurrence_on_awkward_shapes() {
     .into_iter()
     .enumerate()
     {
-        check_chunked(d, 10 + k as u64, &device);
+        check_chunked::<T>(d, 10 + k as u64, &device);
     }
 }
 
-#[test]
-fn public_entry_point_defaults_to_a_zero_initial_state() {
-    let Some(device) = wgpu_device() else { return };
+fn public_entry_point_defaults_to_a_zero_initial_state<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
     let d = SsdDims {
         batch: 1,
         seq: 20,
@@ -129,11 +132,11 @@ fn public_entry_point_defaults_to_a_zero_initial_state() {
     };
     let i = inputs(d, 3);
     let (y, s) = super::chunked_ssd(
-        tensor(&i.x, [1, 20, 2, 3], &device),
-        tensor(&i.dt, [1, 20, 2], &device),
-        tensor(&i.a, [2], &device),
-        tensor(&i.b, [1, 20, 1, 4], &device),
-        tensor(&i.c, [1, 20, 1, 4], &device),
+        tensor::<T, _>(&i.x, [1, 20, 2, 3], &device),
+        tensor::<T, _>(&i.dt, [1, 20, 2], &device),
+        tensor::<T, _>(&i.a, [2], &device),
+        tensor::<T, _>(&i.b, [1, 20, 1, 4], &device),
+        tensor::<T, _>(&i.c, [1, 20, 1, 4], &device),
         None,
     );
     let zeros = vec![0.0; 2 * 3 * 4];
@@ -142,9 +145,8 @@ fn public_entry_point_defaults_to_a_zero_initial_state() {
     assert_close_slices("final state", &to_vec(s), &s_ref, 1e-4, 1e-5);
 }
 
-#[test]
-fn step_kernel_equals_one_step_of_the_recurrence() {
-    let Some(device) = wgpu_device() else { return };
+fn step_kernel_equals_one_step_of_the_recurrence<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
     for (k, (batch, heads, head_dim, groups, d_state)) in
         [(1, 1, 1, 1, 1), (3, 4, 5, 2, 7), (2, 8, 64, 1, 64)]
             .into_iter()
@@ -159,17 +161,21 @@ fn step_kernel_equals_one_step_of_the_recurrence() {
             d_state,
         };
         let i = inputs(d, 40 + k as u64);
-        let y = nan([batch, heads, head_dim], &device);
-        let s = nan([batch, heads, head_dim, d_state], &device);
-        launch_ssd_step::<WgpuRuntime>(
-            to_cube::<W, WgpuRuntime, 3>(tensor(&i.x, [batch, heads, head_dim], &device)),
-            to_cube::<W, WgpuRuntime, 2>(tensor(&i.dt, [batch, heads], &device)),
-            to_cube::<W, WgpuRuntime, 1>(tensor(&i.a, [heads], &device)),
-            to_cube::<W, WgpuRuntime, 3>(tensor(&i.b, [batch, groups, d_state], &device)),
-            to_cube::<W, WgpuRuntime, 3>(tensor(&i.c, [batch, groups, d_state], &device)),
-            to_cube::<W, WgpuRuntime, 4>(tensor(&i.s0, [batch, heads, head_dim, d_state], &device)),
-            to_cube::<W, WgpuRuntime, 3>(y.clone()),
-            to_cube::<W, WgpuRuntime, 4>(s.clone()),
+        let y = nan::<T, _>([batch, heads, head_dim], &device);
+        let s = nan::<T, _>([batch, heads, head_dim, d_state], &device);
+        launch_ssd_step::<T::R>(
+            to_cube::<T::B, T::R, 3>(tensor::<T, 3>(&i.x, [batch, heads, head_dim], &device)),
+            to_cube::<T::B, T::R, 2>(tensor::<T, 2>(&i.dt, [batch, heads], &device)),
+            to_cube::<T::B, T::R, 1>(tensor::<T, 1>(&i.a, [heads], &device)),
+            to_cube::<T::B, T::R, 3>(tensor::<T, 3>(&i.b, [batch, groups, d_state], &device)),
+            to_cube::<T::B, T::R, 3>(tensor::<T, 3>(&i.c, [batch, groups, d_state], &device)),
+            to_cube::<T::B, T::R, 4>(tensor::<T, 4>(
+                &i.s0,
+                [batch, heads, head_dim, d_state],
+                &device,
+            )),
+            to_cube::<T::B, T::R, 3>(y.clone()),
+            to_cube::<T::B, T::R, 4>(s.clone()),
         );
         let (y_ref, s_ref) = recurrent_ssd(d, &i.x, &i.dt, &i.a, &i.b, &i.c, &i.s0);
         assert_close_slices(&format!("step y {d:?}"), &to_vec(y), &y_ref, 1e-4, 1e-5);
@@ -177,13 +183,19 @@ fn step_kernel_equals_one_step_of_the_recurrence() {
     }
 }
 
-#[test]
-fn round_trip_through_the_cube_tensor_keeps_values() {
-    let Some(device) = wgpu_device() else { return };
+fn round_trip_through_the_cube_tensor_keeps_values<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
     let values = uniform(24, -1.0, 1.0, 7);
     // A transposed (non-contiguous) view comes back contiguous with the same logical values.
-    let t = tensor(&values, [2, 3, 4], &device).swap_dims(0, 2);
+    let t = tensor::<T, 3>(&values, [2, 3, 4], &device).swap_dims(0, 2);
     let expected = to_vec(t.clone());
-    let back: Tensor<W, 3> = from_cube(to_cube::<W, WgpuRuntime, 3>(t));
+    let back: Tensor<T::B, 3> = from_cube::<T::B, T::R, 3>(to_cube::<T::B, T::R, 3>(t));
     assert_eq!(to_vec(back), expected);
 }
+
+crate::gpu_tests!(
+    chunked_kernel_equals_recurrence_on_awkward_shapes,
+    public_entry_point_defaults_to_a_zero_initial_state,
+    step_kernel_equals_one_step_of_the_recurrence,
+    round_trip_through_the_cube_tensor_keeps_values,
+);

@@ -19,6 +19,7 @@ use super::config::WorldModelConfig;
 use crate::mixers::attention::{FrameLocalAttention, FrameLocalAttentionConfig, KvCache};
 use crate::mixers::blockwise::{BlockwiseMamba2, BlockwiseMamba2Config};
 use crate::mixers::ssd::{Mamba2Config, Mamba2State};
+use crate::precision::linear;
 
 /// Epsilon of the parameter-free layer norms.
 const NORM_EPS: f64 = 1e-6;
@@ -155,7 +156,7 @@ impl<B: Backend> WorldBlock<B> {
         }
         let (shift, scale, gate) = next();
         let h = modulate(layer_norm(x.clone()), shift, scale);
-        let y = self.mlp_out.forward(gelu(self.mlp_in.forward(h)));
+        let y = linear(&self.mlp_out, gelu(linear(&self.mlp_in, h)));
         (x + per_frame(gate) * y, state_out)
     }
 }

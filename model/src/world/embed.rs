@@ -9,6 +9,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::config::WorldModelConfig;
+use crate::precision::linear;
 
 /// Cut frames into non-overlapping p×p patches, each flattened in (row, column, channel) order.
 ///
@@ -75,7 +76,7 @@ impl<B: Backend> PatchEmbed<B> {
     /// - frames: `[batch, frames, H, W, C]`
     /// - output: `[batch, frames, grid, grid, d_model]`
     pub fn forward(&self, frames: Tensor<B, 5>) -> Tensor<B, 5> {
-        let x = self.proj.forward(patchify(frames, self.patch));
+        let x = linear(&self.proj, patchify(frames, self.patch));
         x + self.pos.val().unsqueeze::<5>()
     }
 }

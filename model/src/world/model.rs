@@ -15,6 +15,7 @@ use super::embed::{unpatchify, Conditioning, PatchEmbed};
 use super::error::WorldError;
 use crate::mixers::attention::KvCache;
 use crate::mixers::ssd::Mamba2State;
+use crate::precision::linear;
 
 /// What each frame is conditioned on besides its noise level.
 ///
@@ -214,7 +215,7 @@ impl<B: Backend> WorldModel<B> {
             .chunk(2, 2)
             .try_into()
             .expect("two chunks");
-        let v = self.head.forward(modulate(layer_norm(x), shift, scale));
+        let v = linear(&self.head, modulate(layer_norm(x), shift, scale));
         unpatchify(v, cfg.patch, cfg.channels)
     }
 }

@@ -8,7 +8,8 @@
 //! (`data::stream_rng`; both are drawn on the host by the data workers, so they are also the
 //! same on every backend), and a checkpoint holds the weights, the EMA, the AdamW moments and the
 //! step, so a run killed and resumed follows the uninterrupted run's loss curve. Training runs
-//! in f32 on every backend (no mixed precision).
+//! in f32, or with bf16 matrix products where the backend has bf16 (`precision`; f32 master
+//! weights, norms, softmax, SSD scan, loss and optimizer).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,6 +31,7 @@ use super::model::WorldModel;
 use super::optim::{clip_grad_global_norm, ema_decay_at, ema_update, LrSchedule};
 use super::preview::{preview, PreviewSamples};
 use super::runlog::{write_summary, LossLog, LossRow};
+use crate::precision::{autocast, MatmulPrecision};
 
 /// Everything that determines the numbers of a run; saved in every checkpoint and required to
 /// be identical when resuming.
@@ -60,6 +62,9 @@ pub struct TrainSettings {
     /// Probability of the clean-prefix scheme per clip.
     pub prefix_prob: f64,
     pub seed: u64,
+    /// Precision of the matrix products (`crate::precision`; absent in older runs: f32).
+    #[serde(default)]
+    pub precision: MatmulPrecision,
 }
 
 impl TrainSettings {
@@ -86,6 +91,7 @@ impl TrainSettings {
             },
             prefix_prob: 0.5,
             seed: 0,
+            precision: MatmulPrecision::F32,
         }
     }
 
@@ -242,6 +248,12 @@ pub fn train<B: AutodiffBackend>(
     let (config, settings) = (&opts.config, &opts.settings);
     config.validate()?;
     settings.validate()?;
+    if !settings.precision.supported::<B>(device) {
+        return Err(WorldError::TrainOptions(format!(
+            "--precision {}: this backend has no {0} tensors (use --backend cuda, or --precision f32)",
+            settings.precision.name()
+        )));
+    }
     let spec: DataSpec = settings.data.parse()?;
     let resuming = opts.resume;
     if !resuming && has_checkpoint(&opts.out) {
@@ -335,8 +347,12 @@ pub fn train<B: AutodiffBackend>(
         let (tau, mask, eps) = batch
             .noise_to_device::<B>(device)
             .expect("training batches carry their noise");
-        let loss = flow_matching_loss_with(&model, x0, eps, tau, mask, &cond);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let (loss, grads) = {
+            let _scope = autocast(settings.precision.matmul_dtype());
+            let loss = flow_matching_loss_with(&model, x0, eps, tau, mask, &cond);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            (loss, grads)
+        };
         let (grads, grad_norm) = if settings.grad_clip > 0.0 {
             let (g, n) = clip_grad_global_norm::<B, _>(&model, grads, settings.grad_clip);
             (g, Some(n))

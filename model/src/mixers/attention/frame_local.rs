@@ -25,6 +25,7 @@ use burn::tensor::{activation::softmax, backend::Backend, Tensor, TensorData};
 
 use super::cache::KvCache;
 use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
+use crate::precision::{linear, matmul};
 
 /// Configuration of [`FrameLocalAttention`].
 #[derive(Config, Debug)]
@@ -164,9 +165,9 @@ impl<B: Backend> FrameLocalAttention<B> {
                 .swap_dims(2, 3)
                 .swap_dims(1, 2)
         };
-        let q = heads(self.q_proj.forward(x.clone()));
-        let k = heads(self.k_proj.forward(x.clone()));
-        let v = heads(self.v_proj.forward(x));
+        let q = heads(linear(&self.q_proj, x.clone()));
+        let k = heads(linear(&self.k_proj, x.clone()));
+        let v = heads(linear(&self.v_proj, x));
         let split = AxialRopeSplit::for_head_dim(hd);
         let (cos, sin) =
             rope_tables::<B>(split, self.rope_theta, first_frame, f, [h, w], &q.device());
@@ -186,7 +187,7 @@ impl<B: Backend> FrameLocalAttention<B> {
         [b, f, h, w, d]: [usize; 5],
     ) -> Tensor<B, 5> {
         let out = out.swap_dims(1, 2).swap_dims(2, 3).reshape([b, f, h, w, d]);
-        self.o_proj.forward(out)
+        linear(&self.o_proj, out)
     }
 
     /// Attention of the new frames' queries over the held frames (if any) and the new frames.
@@ -248,23 +249,33 @@ fn frame_allowed(qf: isize, kf: isize, window: Option<usize>) -> bool {
     kf <= qf && window.is_none_or(|k| qf - kf < k as isize)
 }
 
-/// Softmax attention per block with a frame-level additive bias.
+/// Elements of the largest score tensor one product builds: 2²⁶ (256 MiB in f32), well under
+/// the largest buffer a wgpu adapter binds. Bigger problems are split (`split_attention`).
+const MAX_SCORE_ELEMENTS: usize = 1 << 26;
+
+/// Softmax attention per block with a frame-level additive bias; split in halves while the
+/// score tensor would hold more than `max_scores` elements.
 ///
 /// # Shapes
-/// - `q`: `[batch, n_heads, blocks, cq·T, hd]`; `k`, `v`: `[batch, n_heads, blocks, ck·T, hd]`
+/// - `q`: `[batch, n_heads, blocks, cq·Tq, hd]`; `k`, `v`: `[batch, n_heads, blocks, ck·Tk, hd]`
 /// - `allowed`: `blocks · cq · ck` flags, block-major (may query frame i see key frame j)
-/// - returns `[batch, n_heads, blocks, cq·T, hd]`
-fn masked_block_attention<B: Backend>(
+/// - returns `[batch, n_heads, blocks, cq·Tq, hd]`
+pub(crate) fn masked_block_attention<B: Backend>(
     q: Tensor<B, 5>,
     k: Tensor<B, 5>,
     v: Tensor<B, 5>,
     allowed: Vec<bool>,
-    [cq, ck, t]: [usize; 3],
+    [cq, ck]: [usize; 2],
+    max_scores: usize,
 ) -> Tensor<B, 5> {
     let [b, nh, n, lq, hd] = q.dims();
     let lk = k.dims()[3];
+    if b * nh * n * lq * lk > max_scores && (b * nh * n * lq > 1) {
+        return split_attention(q, k, v, allowed, [cq, ck], max_scores);
+    }
+    let (tq, tk) = (lq / cq, lk / ck);
     let scale = (hd as f64).sqrt().recip();
-    let scores = q.matmul(k.swap_dims(3, 4)).mul_scalar(scale);
+    let scores = matmul(q, k.swap_dims(3, 4)).mul_scalar(scale);
     let bias: Vec<f32> = allowed
         .into_iter()
         .map(|a| if a { 0.0 } else { f32::NEG_INFINITY })
@@ -273,9 +284,67 @@ fn masked_block_attention<B: Backend>(
         TensorData::new(bias, [1, n, cq, 1, ck, 1]),
         &scores.device(),
     );
-    let scores = scores.reshape([b * nh, n, cq, t, ck, t]) + bias;
+    let scores = scores.reshape([b * nh, n, cq, tq, ck, tk]) + bias;
     let weights = softmax(scores.reshape([b, nh, n, lq, lk]), 4);
-    weights.matmul(v)
+    matmul(weights, v)
+}
+
+/// [`masked_block_attention`] in two halves, concatenated: split over blocks, else the batch,
+/// else the heads, else the query frames, else the query tokens of the one query frame. Rows
+/// of a softmax never straddle halves, so the result is the same function.
+fn split_attention<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    allowed: Vec<bool>,
+    [cq, ck]: [usize; 2],
+    max_scores: usize,
+) -> Tensor<B, 5> {
+    let [b, nh, n, lq, _] = q.dims();
+    // (dimension, split index, keys split too, split index of `allowed`, query frames before)
+    let (dim, at, split_kv, allowed_at, cq_at) = if n > 1 {
+        (2, n / 2, true, Some(n / 2 * cq * ck), None)
+    } else if b > 1 {
+        (0, b / 2, true, None, None)
+    } else if nh > 1 {
+        (1, nh / 2, true, None, None)
+    } else if cq > 1 {
+        (
+            3,
+            cq / 2 * (lq / cq),
+            false,
+            Some(cq / 2 * ck),
+            Some(cq / 2),
+        )
+    } else {
+        (3, lq / 2, false, None, None)
+    };
+    let halves = |x: Tensor<B, 5>| {
+        let size = x.dims()[dim];
+        (x.clone().narrow(dim, 0, at), x.narrow(dim, at, size - at))
+    };
+    let (q0, q1) = halves(q);
+    let ((k0, k1), (v0, v1)) = if split_kv {
+        (halves(k), halves(v))
+    } else {
+        ((k.clone(), k), (v.clone(), v))
+    };
+    let (a0, a1) = match allowed_at {
+        Some(i) => {
+            let mut a0 = allowed;
+            let a1 = a0.split_off(i);
+            (a0, a1)
+        }
+        None => (allowed.clone(), allowed),
+    };
+    let (cq0, cq1) = cq_at.map_or((cq, cq), |c| (c, cq - c));
+    Tensor::cat(
+        vec![
+            masked_block_attention(q0, k0, v0, a0, [cq0, ck], max_scores),
+            masked_block_attention(q1, k1, v1, a1, [cq1, ck], max_scores),
+        ],
+        dim,
+    )
 }
 
 /// Full (optionally window-masked) attention: one block of all new frames against the held
@@ -316,7 +385,7 @@ fn dense_attention<B: Backend>(
     let q = q.reshape([b, nh, 1, f * t, hd]);
     let k = k.reshape([b, nh, 1, ck * t, hd]);
     let v = v.reshape([b, nh, 1, ck * t, hd]);
-    masked_block_attention(q, k, v, allowed, [f, ck, t]).reshape([b, nh, f, t, hd])
+    masked_block_attention(q, k, v, allowed, [f, ck], MAX_SCORE_ELEMENTS).reshape([b, nh, f, t, hd])
 }
 
 /// Windowed attention in blocks of `chunk` query frames, each against the `chunk + window − 1`
@@ -390,7 +459,7 @@ fn blocked_attention<B: Backend>(
             }));
         }
     }
-    masked_block_attention(q, k, v, allowed, [chunk, ck, t])
+    masked_block_attention(q, k, v, allowed, [chunk, ck], MAX_SCORE_ELEMENTS)
         .reshape([b, nh, n * chunk, t, hd])
         .narrow(2, 0, f)
 }

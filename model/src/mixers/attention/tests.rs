@@ -6,10 +6,11 @@ use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use scenes::Rng;
 
+use super::frame_local::masked_block_attention;
 use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
 use super::*;
 use crate::tolerance::{assert_close, diff, to_vec};
-use kernels::testing::wgpu_device;
+use kernels::testing::GpuTarget;
 
 type Cpu = NdArray<f32>;
 
@@ -433,11 +434,50 @@ fn rope_tables_match_per_token_angles() {
     }
 }
 
+fn gpu_forward_and_streaming_match_reference<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    check_forward_matches_reference::<T::B>(Some(3), 2, [1, 7, 2, 3], 0, 1e-4, &device);
+    check_forward_matches_reference::<T::B>(None, 1, [1, 4, 2, 3], 0, 1e-4, &device);
+    check_streaming_equals_full::<T::B>(Some(3), &[3, 1, 1, 2], 1e-4, &device);
+}
+
+kernels::gpu_tests!(gpu_forward_and_streaming_match_reference);
+
+/// Large score tensors are computed in pieces (over blocks, batch, heads, query frames and
+/// query tokens) with the same result as in one piece: every limit from "one score row at a
+/// time" up to "no split" gives the unsplit output.
 #[test]
-fn wgpu_forward_and_streaming_match_reference() {
-    let Some(device) = wgpu_device() else { return };
-    type W = burn::backend::Wgpu;
-    check_forward_matches_reference::<W>(Some(3), 2, [1, 7, 2, 3], 0, 1e-4, &device);
-    check_forward_matches_reference::<W>(None, 1, [1, 4, 2, 3], 0, 1e-4, &device);
-    check_streaming_equals_full::<W>(Some(3), &[3, 1, 1, 2], 1e-4, &device);
+fn split_score_tensors_give_the_unsplit_result() {
+    let device = Default::default();
+    let ([b, nh, n, hd], [cq, ck], [tq, tk]) = ([2, 3, 3, 4], [3, 4], [5, 2]);
+    let q = input::<Cpu, 5>(1, [b, nh, n, cq * tq, hd], &device);
+    let k = input::<Cpu, 5>(2, [b, nh, n, ck * tk, hd], &device);
+    let v = input::<Cpu, 5>(3, [b, nh, n, ck * tk, hd], &device);
+    // Query frame i of a block sees key frames i and i + 1 (and key frame 3 in block 1).
+    let allowed: Vec<bool> = (0..n * cq * ck)
+        .map(|x| {
+            let (blk, i, j) = (x / (cq * ck), x / ck % cq, x % ck);
+            j == i || j == i + 1 || (blk == 1 && j == 3)
+        })
+        .collect();
+    let run = |limit| {
+        masked_block_attention(
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            allowed.clone(),
+            [cq, ck],
+            limit,
+        )
+    };
+    let whole = run(usize::MAX);
+    for limit in [1, 7, 40, 100, 500, 2_000] {
+        assert_close(
+            &format!("limit {limit}"),
+            run(limit),
+            whole.clone(),
+            1e-6,
+            1e-6,
+        );
+    }
 }

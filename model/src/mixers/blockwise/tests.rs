@@ -10,7 +10,7 @@ use scenes::Rng;
 use super::{from_blocks, to_blocks, BlockwiseMamba2, BlockwiseMamba2Config};
 use crate::mixers::ssd::tests::{seeded_layer, test_config, uniform};
 use crate::tolerance::{assert_close, to_vec};
-use kernels::testing::wgpu_device;
+use kernels::testing::GpuTarget;
 
 type Cpu = NdArray<f32>;
 
@@ -204,8 +204,9 @@ fn blockwise_state_has_one_entry_per_block() {
     assert_eq!(s.conv.dims()[0], 2 * 4);
 }
 
-#[test]
-fn wgpu_blockwise_streaming_equals_full_sequence() {
-    let Some(device) = wgpu_device() else { return };
-    check_streaming_equals_full::<burn::backend::Wgpu>([2, 2], &device);
+fn gpu_blockwise_streaming_equals_full_sequence<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    check_streaming_equals_full::<T::B>([2, 2], &device);
 }
+
+kernels::gpu_tests!(gpu_blockwise_streaming_equals_full_sequence);

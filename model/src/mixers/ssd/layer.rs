@@ -11,6 +11,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
 
 use super::{ssd_scan, ssd_step};
+use crate::precision::linear;
 
 /// Configuration of a [`Mamba2`] layer. Defaults follow Mamba-2.
 #[derive(Config, Debug)]
@@ -201,7 +202,7 @@ impl<B: Backend> Mamba2<B> {
         self.check_state(&state, batch);
         let (h, p, g, n) = (self.n_heads, self.head_dim, self.n_groups, self.d_state);
 
-        let zxbcdt = self.in_proj.forward(x);
+        let zxbcdt = linear(&self.in_proj, x);
         let z = zxbcdt.clone().narrow(2, 0, self.d_inner);
         let xbc = zxbcdt.clone().narrow(2, self.d_inner, self.conv_dim());
         let dt = zxbcdt.narrow(2, self.d_inner + self.conv_dim(), h);
@@ -232,7 +233,7 @@ impl<B: Backend> Mamba2<B> {
         );
         let y = y + x_ssm * self.d.val().reshape([1, 1, h, 1]);
         let y = self.gated_norm(y.reshape([batch, seq, self.d_inner]), z);
-        (self.out_proj.forward(y), Mamba2State { conv, ssm })
+        (linear(&self.out_proj, y), Mamba2State { conv, ssm })
     }
 
     /// Advance by one token with the recurrence (no chunking), updating `state` in place.
@@ -246,7 +247,7 @@ impl<B: Backend> Mamba2<B> {
         let (h, p, g, n) = (self.n_heads, self.head_dim, self.n_groups, self.d_state);
         let conv_dim = self.conv_dim();
 
-        let zxbcdt = self.in_proj.forward(x);
+        let zxbcdt = linear(&self.in_proj, x);
         let z = zxbcdt.clone().narrow(1, 0, self.d_inner);
         let xbc = zxbcdt.clone().narrow(1, self.d_inner, conv_dim);
         let dt = zxbcdt.narrow(1, self.d_inner + conv_dim, h);
@@ -281,7 +282,7 @@ impl<B: Backend> Mamba2<B> {
         state.ssm = ssm;
         let y = y + x_t * self.d.val().reshape([1, h, 1]);
         let y = self.gated_norm(y.reshape([batch, 1, self.d_inner]), z.unsqueeze_dim(1));
-        self.out_proj.forward(y).reshape([batch, self.d_model])
+        linear(&self.out_proj, y).reshape([batch, self.d_model])
     }
 
     /// A zero state for `batch` sequences.

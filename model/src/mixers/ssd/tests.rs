@@ -10,7 +10,7 @@ use scenes::Rng;
 use super::layer::softplus;
 use super::{chunked_ssd, reference_ssd, Mamba2, Mamba2Config, Mamba2State};
 use crate::tolerance::assert_close;
-use kernels::testing::wgpu_device;
+use kernels::testing::GpuTarget;
 
 type Cpu = NdArray<f32>;
 
@@ -388,10 +388,10 @@ fn softplus_is_stable_and_exact() {
     );
 }
 
-#[test]
-fn wgpu_reference_equals_chunked_and_forward_equals_step() {
-    let Some(device) = wgpu_device() else { return };
-    type W = burn::backend::Wgpu;
-    check_reference_equals_chunked::<W>([1, 65, 4, 4, 2, 5], 16, true, 1.0, &device);
-    check_forward_equals_step::<W>(5, &device);
+fn gpu_reference_equals_chunked_and_forward_equals_step<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    check_reference_equals_chunked::<T::B>([1, 65, 4, 4, 2, 5], 16, true, 1.0, &device);
+    check_forward_equals_step::<T::B>(5, &device);
 }
+
+kernels::gpu_tests!(gpu_reference_equals_chunked_and_forward_equals_step);

@@ -1,14 +1,13 @@
-//! The world model on the CubeCL kernels (wgpu; lavapipe in CI) equals the same weights on the
-//! tensor-op reference (ndarray), for every preset's mixer layout: the full-sequence forward
+//! The world model on the CubeCL kernels (wgpu, lavapipe in CI; and CUDA) equals the same
+//! weights on the tensor-op reference (ndarray), for every preset's mixer layout: the full-sequence forward
 //! (chunked SSD and windowed/full attention kernels) and the streaming session (SSD with a
 //! carried state, attention against the cached frames).
 
-use burn::backend::wgpu::WgpuDevice;
-use burn::backend::Wgpu;
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
-use kernels::testing::wgpu_device;
+use kernels::testing::GpuTarget;
 use scenes::Rng;
 
 use super::common::*;
@@ -17,37 +16,38 @@ use crate::world::config::{WorldModelConfig, PRESETS};
 use crate::world::model::{FrameConditions, WorldModel};
 use crate::world::session::WorldSession;
 
-type W = Wgpu;
-
-/// The same weights on the wgpu device.
-fn to_wgpu(cfg: &WorldModelConfig, model: &WorldModel<B>, device: &WgpuDevice) -> WorldModel<W> {
+/// The same weights on the GPU device.
+fn to_gpu<G: Backend>(
+    cfg: &WorldModelConfig,
+    model: &WorldModel<B>,
+    device: &G::Device,
+) -> WorldModel<G> {
     let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
     let bytes = Recorder::<B>::record(&recorder, model.clone().into_record(), ()).unwrap();
-    let record = Recorder::<W>::load(&recorder, bytes, device).unwrap();
-    cfg.init::<W>(device).load_record(record)
+    let record = Recorder::<G>::load(&recorder, bytes, device).unwrap();
+    cfg.init::<G>(device).load_record(record)
 }
 
-fn move_tensor<const D: usize>(t: Tensor<B, D>, device: &WgpuDevice) -> Tensor<W, D> {
+fn move_tensor<G: Backend, const D: usize>(t: Tensor<B, D>, device: &G::Device) -> Tensor<G, D> {
     Tensor::from_data(t.into_data(), device)
 }
 
-fn move_conditions(c: &FrameConditions<B>, device: &WgpuDevice) -> FrameConditions<W> {
+fn move_conditions<G: Backend>(c: &FrameConditions<B>, device: &G::Device) -> FrameConditions<G> {
     FrameConditions {
         actions: c
             .actions
             .clone()
-            .map(|a| Tensor::<W, 2, Int>::from_data(a.into_data(), device)),
+            .map(|a| Tensor::<G, 2, Int>::from_data(a.into_data(), device)),
         poses: c.poses.clone().map(|p| move_tensor(p, device)),
     }
 }
 
-#[test]
-fn kernels_equal_reference_forward_and_streaming_for_every_preset() {
-    let Some(device) = wgpu_device() else { return };
+fn kernels_equal_reference_forward_and_streaming_for_every_preset<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
     for (k, preset) in PRESETS.iter().enumerate() {
         let cfg = test_config(preset);
         let model = randomized_model(&cfg, 300 + k as u64);
-        let gpu = to_wgpu(&cfg, &model, &device);
+        let gpu = to_gpu::<T::B>(&cfg, &model, &device);
         let mut rng = Rng::new(60 + k as u64);
         let (b, f) = (2, 5);
         let (x_tau, tau, cond) = noisy_clip(&cfg, b, f, &mut rng);
@@ -60,7 +60,7 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset() {
         );
         let expected = crate::tolerance::to_vec(expected);
         assert_close_slices(
-            &format!("{preset}: wgpu forward vs ndarray"),
+            &format!("{preset}: GPU forward vs ndarray"),
             &crate::tolerance::to_vec(full),
             &expected,
             5e-4,
@@ -68,7 +68,7 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset() {
         );
 
         let mut session = WorldSession::new(gpu, device.clone());
-        let streamed: Vec<Tensor<W, 5>> = (0..f)
+        let streamed: Vec<Tensor<T::B, 5>> = (0..f)
             .map(|t| {
                 session.commit_at(
                     move_tensor(frames_of(&x_tau, t, 1), &device),
@@ -78,7 +78,7 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset() {
             })
             .collect();
         assert_close_slices(
-            &format!("{preset}: wgpu streamed frame by frame vs ndarray full forward"),
+            &format!("{preset}: GPU streamed frame by frame vs ndarray full forward"),
             &crate::tolerance::to_vec(Tensor::cat(streamed, 1)),
             &expected,
             5e-4,
@@ -86,3 +86,5 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset() {
         );
     }
 }
+
+kernels::gpu_tests!(kernels_equal_reference_forward_and_streaming_for_every_preset);
