@@ -38,7 +38,8 @@ pub enum BenchKind {
 
 /// Time the streaming session's `generate` at several rollout lengths.
 ///
-/// The session is advanced to each length by committing frames (chunked, not timed), then
+/// The session is advanced to each length by committing frames (chunked, not timed; or, with
+/// --advance repeat, by repeating the cached frames), then
 /// --reps frames are generated and timed one by one, each read back to the host. Writes a
 /// JSON report and prints a table with the last/first latency ratio.
 #[derive(Args, Debug)]
@@ -65,6 +66,12 @@ pub struct DreamBenchArgs {
     /// Frames committed per pass while advancing to the next length.
     #[arg(long, default_value_t = 64)]
     pub advance_chunk: usize,
+    /// How the session reaches each length: `commit` runs the model over filler frames;
+    /// `repeat` appends copies of the frames the attention caches hold without running the
+    /// model (seconds instead of hours for `causal-full` at thousands of frames; a frame's cost
+    /// depends on how many frames are held, not on their content).
+    #[arg(long, value_enum, default_value_t = Advance::Commit)]
+    pub advance: Advance,
     /// Seed of the random weights and of the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -74,6 +81,16 @@ pub struct DreamBenchArgs {
     /// Compute backend. `cuda` needs a build with `--features cuda`.
     #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     pub backend: BackendKind,
+}
+
+/// How `bench dream` advances the session between lengths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Advance {
+    /// Commit filler frames through the model.
+    Commit,
+    /// Repeat the held frames in the attention caches (the model does not run).
+    Repeat,
 }
 
 /// Latency at one rollout length.
@@ -99,6 +116,7 @@ struct Report {
     resolution: usize,
     sampling_steps: usize,
     reps: usize,
+    advance: Advance,
     rows: Vec<LengthRow>,
     /// median latency at the last length / at the first.
     last_over_first: f64,
@@ -227,6 +245,9 @@ fn bench_dream<B: Backend>(args: &DreamBenchArgs, device: &B::Device) -> Result<
     let mut rows = Vec::new();
     for &length in &lengths {
         bar.set_message(format!("advancing to {length}"));
+        if args.advance == Advance::Repeat && session.frames_committed() < length {
+            session.repeat_history(length - session.frames_committed());
+        }
         while session.frames_committed() < length {
             let n = args.advance_chunk.min(length - session.frames_committed());
             let (x, c) = filler::<B>(&cfg, n, device);
@@ -259,6 +280,7 @@ fn bench_dream<B: Backend>(args: &DreamBenchArgs, device: &B::Device) -> Result<
         resolution: cfg.resolution,
         sampling_steps: session.sampling_steps(),
         reps: args.reps,
+        advance: args.advance,
         rows,
         last_over_first,
     };

@@ -77,6 +77,22 @@ impl<B: Backend> WorldSession<B> {
             .unwrap_or(0)
     }
 
+    /// Advance by `frames` frames without running the model: every attention cache appends
+    /// copies of the frames it holds and the SSM states stay as they are. Only for latency
+    /// measurements at long rollouts (a full-attention baseline would need hours to commit
+    /// thousands of frames; the cost of the next frame depends on how many frames the caches
+    /// hold, not on their content). Needs at least one committed frame.
+    pub fn repeat_history(&mut self, frames: usize) {
+        assert!(
+            self.frames > 0,
+            "repeat_history needs a committed frame to repeat"
+        );
+        for cache in self.caches.iter_mut().flatten() {
+            cache.repeat_held(frames);
+        }
+        self.frames += frames;
+    }
+
     /// Euler steps per generated frame.
     pub fn sampling_steps(&self) -> usize {
         self.steps

@@ -111,6 +111,22 @@ impl<B: Backend> KvCache<B> {
         Some((keys.select(2, index.clone()), values.select(2, index)))
     }
 
+    /// Append `f_new` frames that repeat the held ones (oldest first, cycling) without running
+    /// attention: for latency measurements at long rollouts, where the cost of a frame depends
+    /// on how many frames are held and not on what they show. Does nothing when nothing is held.
+    pub fn repeat_held(&mut self, f_new: usize) {
+        let (Some((keys, values)), Some(layout)) = (self.held_in_frame_order(), self.layout) else {
+            return;
+        };
+        if f_new == 0 {
+            return;
+        }
+        let held = keys.dims()[2];
+        let copies = f_new.div_ceil(held);
+        let tile = |x: Tensor<B, 5>| Tensor::cat(vec![x; copies], 2).narrow(2, 0, f_new);
+        self.commit(tile(keys), tile(values), layout);
+    }
+
     /// Append the keys/values of `f_new` frames that follow the committed ones.
     ///
     /// # Shapes

@@ -481,3 +481,33 @@ fn split_score_tensors_give_the_unsplit_result() {
         );
     }
 }
+
+/// `repeat_held` appends copies of the held frames, oldest first and cycling, to unbounded and
+/// ring caches alike.
+#[test]
+fn repeat_held_appends_cycled_copies_of_the_held_frames() {
+    let dev = Default::default();
+    let x = input::<Cpu, 5>(23, [1, 3, 2, 3, D_MODEL], &dev);
+    let held_keys = |cache: &KvCache<Cpu>| cache.held_in_frame_order().unwrap().0;
+    let check = |window: Option<usize>, committed: usize, added: usize, order: &[usize]| {
+        let attn = layer::<Cpu>(window, 1, &dev);
+        let mut cache = attn.empty_cache();
+        attn.forward_cached(frames(&x, 0, committed), &mut cache, true);
+        let originals = held_keys(&cache);
+        cache.repeat_held(added);
+        assert_eq!(cache.frames_seen(), committed + added);
+        let expected = Tensor::cat(
+            order
+                .iter()
+                .map(|&i| originals.clone().narrow(2, i, 1))
+                .collect(),
+            2,
+        );
+        let what = format!("window {window:?}: {committed} frames + {added} repeated");
+        assert_close(&what, held_keys(&cache), expected, 0.0, 0.0);
+    };
+    // Full attention: f0 f1 f2, then 5 more: f0 f1 f2 f0 f1.
+    check(None, 3, 5, &[0, 1, 2, 0, 1, 2, 0, 1]);
+    // Window 4 (a ring of 3): f0 f1, then f0 f1 f0 f1; the ring keeps the last three.
+    check(Some(4), 2, 4, &[1, 0, 1]);
+}
