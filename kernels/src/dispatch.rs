@@ -15,7 +15,7 @@ use std::any::{Any, TypeId};
 use std::sync::OnceLock;
 
 use burn::tensor::{backend::Backend, DType, Shape, Tensor, TensorPrimitive};
-use burn_cubecl::{ops::numeric::empty_device, tensor::CubeTensor, CubeRuntime};
+use burn_cubecl::{ops::numeric::empty_device_contiguous_dtype, tensor::CubeTensor, CubeRuntime};
 
 /// Environment variable that selects the kernels (see the module docs).
 pub const KERNELS_ENV: &str = "MEMWORLD_KERNELS";
@@ -126,12 +126,14 @@ pub(crate) fn from_cube<B: Backend, R: CubeRuntime, const D: usize>(
     Tensor::from_primitive(TensorPrimitive::Float(float))
 }
 
-/// An uninitialised f32 tensor on `like`'s device.
+/// An uninitialised contiguous f32 tensor on `like`'s device (the kernels index flat; burn's
+/// default allocation may pad rows, e.g. on CUDA for rows not a multiple of 16 bytes).
 pub(crate) fn empty_f32<R: CubeRuntime>(like: &CubeTensor<R>, shape: &[usize]) -> CubeTensor<R> {
-    empty_device::<R, f32>(
+    empty_device_contiguous_dtype::<R>(
         like.client.clone(),
         like.device.clone(),
         Shape::from(shape.to_vec()),
+        DType::F32,
     )
 }
 

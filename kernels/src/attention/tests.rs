@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::forward::launch_frame_attention;
 use super::reference::frame_attention_host;
-use crate::dispatch::to_cube;
+use crate::dispatch::{from_cube, to_cube};
 use crate::testing::{uniform, GpuTarget};
 use crate::tolerance::{assert_close_slices, to_vec};
 
@@ -32,12 +32,12 @@ fn check<T: GpuTarget>(
             device,
         ))
     };
-    let out = Tensor::<T::B, 4>::full(q_shape, f32::NAN, device);
+    let out = to_cube::<T::B, T::R, 4>(Tensor::<T::B, 4>::full(q_shape, f32::NAN, device));
     launch_frame_attention::<T::R>(
         t(&q, q_shape),
         t(&k, k_shape),
         t(&v, k_shape),
-        to_cube::<T::B, T::R, 4>(out.clone()),
+        out.clone(),
         window.unwrap_or(0),
         splits,
     );
@@ -52,7 +52,7 @@ fn check<T: GpuTarget>(
         &format!(
             "attention q{query_frames}/k{key_frames} frames, {tokens} tokens, window {window:?}"
         ),
-        &to_vec(out),
+        &to_vec(from_cube::<T::B, T::R, 4>(out)),
         &expected,
         1e-4,
         1e-5,

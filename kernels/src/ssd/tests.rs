@@ -3,6 +3,7 @@
 //! kernel never writes fails the comparison.
 
 use burn::tensor::{Tensor, TensorData};
+use burn_cubecl::tensor::CubeTensor;
 
 use super::forward::{launch_chunked_ssd, launch_ssd_step};
 use super::reference::{recurrent_ssd, SsdDims};
@@ -20,8 +21,14 @@ fn tensor<T: GpuTarget, const D: usize>(
     Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
 }
 
-fn nan<T: GpuTarget, const D: usize>(shape: [usize; D], device: &Device<T>) -> Tensor<T::B, D> {
-    Tensor::full(shape, f32::NAN, device)
+/// A NaN-filled contiguous output for a kernel to write into (read back with [`host`]).
+fn nan<T: GpuTarget, const D: usize>(shape: [usize; D], device: &Device<T>) -> CubeTensor<T::R> {
+    to_cube::<T::B, T::R, D>(Tensor::full(shape, f32::NAN, device))
+}
+
+/// The values of a kernel's output tensor on the host.
+fn host<T: GpuTarget, const D: usize>(t: CubeTensor<T::R>) -> Vec<f32> {
+    to_vec(from_cube::<T::B, T::R, D>(t))
 }
 
 /// Host inputs of one problem: x, dt (positive), A (negative), B, C, initial state.
@@ -77,15 +84,15 @@ fn check_chunked<T: GpuTarget>(d: SsdDims, seed: u64, device: &Device<T>) {
             [batch, heads, head_dim, d_state],
             device,
         )),
-        to_cube::<T::B, T::R, 4>(y.clone()),
-        to_cube::<T::B, T::R, 4>(s.clone()),
+        y.clone(),
+        s.clone(),
     );
     let (y_ref, s_ref) = recurrent_ssd(d, &i.x, &i.dt, &i.a, &i.b, &i.c, &i.s0);
     let what = format!("{d:?}");
-    assert_close_slices(&format!("y {what}"), &to_vec(y), &y_ref, 1e-4, 1e-5);
+    assert_close_slices(&format!("y {what}"), &host::<T, 4>(y), &y_ref, 1e-4, 1e-5);
     assert_close_slices(
         &format!("final state {what}"),
-        &to_vec(s),
+        &host::<T, 4>(s),
         &s_ref,
         1e-4,
         1e-5,
@@ -174,12 +181,24 @@ fn step_kernel_equals_one_step_of_the_recurrence<T: GpuTarget>() {
                 [batch, heads, head_dim, d_state],
                 &device,
             )),
-            to_cube::<T::B, T::R, 3>(y.clone()),
-            to_cube::<T::B, T::R, 4>(s.clone()),
+            y.clone(),
+            s.clone(),
         );
         let (y_ref, s_ref) = recurrent_ssd(d, &i.x, &i.dt, &i.a, &i.b, &i.c, &i.s0);
-        assert_close_slices(&format!("step y {d:?}"), &to_vec(y), &y_ref, 1e-4, 1e-5);
-        assert_close_slices(&format!("step state {d:?}"), &to_vec(s), &s_ref, 1e-4, 1e-5);
+        assert_close_slices(
+            &format!("step y {d:?}"),
+            &host::<T, 3>(y),
+            &y_ref,
+            1e-4,
+            1e-5,
+        );
+        assert_close_slices(
+            &format!("step state {d:?}"),
+            &host::<T, 4>(s),
+            &s_ref,
+            1e-4,
+            1e-5,
+        );
     }
 }
 
