@@ -364,3 +364,22 @@ fn damaged_or_mismatched_checkpoints_are_rejected_with_clear_errors() {
     );
     let _ = fs::remove_dir_all(&out);
 }
+
+/// bf16 matrix products need a backend with bf16 tensors: on ndarray the run is refused before
+/// anything is written, with the flag named.
+#[test]
+fn bf16_on_a_backend_without_bf16_is_refused() {
+    let config = WorldModelConfig::tiny();
+    let out = scratch("bf16-refused");
+    let mut s = settings(&config, 2);
+    s.precision = model::precision::MatmulPrecision::Bf16;
+    let opts = TrainOptions::new(config, s, &out);
+    let err = train::<AB>(&opts, &Default::default(), &mut model::world::train::Silent)
+        .err()
+        .expect("ndarray has no bf16");
+    assert!(
+        matches!(err, WorldError::TrainOptions(ref m) if m.contains("--precision bf16")),
+        "{err}"
+    );
+    assert!(!checkpoint::has_checkpoint(&out));
+}

@@ -193,7 +193,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         BackendKind::Ndarray => {
             train_on::<Autodiff<burn::backend::NdArray>>(&opts, &Default::default())
         }
-        BackendKind::Wgpu => train_on::<Autodiff<burn::backend::Wgpu>>(&opts, &Default::default()),
+        BackendKind::Wgpu => {
+            super::backend::require_wgpu_adapter()?;
+            train_on::<Autodiff<burn::backend::Wgpu>>(&opts, &Default::default())
+        }
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => train_on::<Autodiff<burn::backend::Cuda>>(&opts, &Default::default()),
         #[cfg(not(feature = "cuda"))]

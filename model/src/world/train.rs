@@ -428,7 +428,8 @@ pub fn train<B: AutodiffBackend>(
     drop(stream);
 
     let wall_s = started.elapsed().as_secs_f64();
-    let k = rows.len().min(20);
+    // First and last quarter of the log rows (at most 20 each).
+    let k = (rows.len() / 4).clamp(1, 20).min(rows.len());
     let summary = TrainSummary {
         config: config.name.clone(),
         num_params,
