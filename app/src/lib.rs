@@ -4,5 +4,6 @@ pub mod cli;
 pub mod commands;
 pub mod media;
 pub mod models;
+pub mod panic_report;
 pub mod player;
 pub mod plot;

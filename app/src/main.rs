@@ -3,6 +3,7 @@
 use clap::Parser;
 
 fn main() {
+    memworld::panic_report::install();
     let cli = memworld::cli::Cli::parse();
     if let Err(err) = memworld::cli::run(cli) {
         eprintln!("error: {err:#}");
