@@ -3,10 +3,12 @@
 //!
 //! Inside an [`autocast`] scope on the current thread, [`linear`] and [`matmul`] cast their
 //! operands to the scope's dtype (bf16 for training on CUDA), multiply, and cast the product
-//! back to f32; a bias is added in f32. Outside a scope they are plain f32 products. What is
-//! never cast, because it is where half precision is unsafe: the weights themselves (the f32
-//! master copy that AdamW updates), layer norms, softmax, the SSD decays, cumulative sums and
-//! scan, the loss, the gradient clipping and the EMA. Gradients flow through the casts
+//! back to f32; a bias is added in f32. Outside a scope they are plain f32 products. The model
+//! calls them for the mixers' projections, the MLP, the patch embedding, the head and the
+//! attention products; the small conditioning MLPs (noise level, pose, adaLN) stay f32. Never
+//! cast, because half precision is unsafe there: the weights themselves (the f32 master copy
+//! that AdamW updates), layer norms, softmax, the SSD decays, cumulative sums and scan, the
+//! loss, the gradient clipping and the EMA. Gradients flow through the casts
 //! (burn's autodiff casts each gradient back to its input's dtype), so parameter gradients
 //! arrive in f32.
 //!
