@@ -216,6 +216,41 @@ fn eval_reads_episode_files() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--advance repeat` reaches each length without running the model: the full-attention
+/// baseline's caches then hold every frame up to that length.
+#[test]
+fn bench_dream_advances_by_repeating_cached_frames() {
+    let dir = scratch("bench_dream_repeat");
+    let out = dir.join("bench.json");
+    let run = memworld(&[
+        "bench",
+        "dream",
+        "--config",
+        "causal-full",
+        "--lengths",
+        "4,40",
+        "--reps",
+        "1",
+        "--warmup",
+        "1",
+        "--steps",
+        "1",
+        "--advance",
+        "repeat",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["advance"], "repeat");
+    let rows = report["rows"].as_array().unwrap();
+    let held: Vec<_> = rows
+        .iter()
+        .map(|r| (r["length"].as_u64(), r["cached_frames"].as_u64()))
+        .collect();
+    assert_eq!(held, [(Some(4), Some(4)), (Some(40), Some(40))]);
+}
+
 #[test]
 fn bench_dream_reports_every_length() {
     let dir = scratch("bench_dream");
