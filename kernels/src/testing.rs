@@ -7,6 +7,13 @@ use burn::backend::Wgpu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use burn_cubecl::CubeRuntime;
+#[cfg(test)]
+use {
+    crate::dispatch::{from_cube, to_cube},
+    crate::tolerance::to_vec,
+    burn::tensor::TensorData,
+    burn_cubecl::tensor::CubeTensor,
+};
 
 /// Set this to make a missing CUDA device fail the CUDA tests instead of skipping them.
 pub const REQUIRE_CUDA_ENV: &str = "MEMWORLD_REQUIRE_CUDA";
@@ -40,18 +47,12 @@ impl GpuTarget for OnCuda {
     type B = burn::backend::Cuda;
     type R = cubecl::cuda::CudaRuntime;
     fn device() -> Option<burn::backend::cuda::CudaDevice> {
-        let device = burn::backend::cuda::CudaDevice::default();
-        let probe = std::panic::catch_unwind(|| {
-            Tensor::<burn::backend::Cuda, 1>::ones([1], &device.clone()).into_data()
-        });
-        match probe {
-            Ok(_) => Some(device),
-            Err(e) if std::env::var_os(REQUIRE_CUDA_ENV).is_some() => std::panic::resume_unwind(e),
-            Err(_) => {
-                eprintln!("skipping CUDA test: no CUDA device (set {REQUIRE_CUDA_ENV} to fail)");
-                None
-            }
-        }
+        let required = std::env::var_os(REQUIRE_CUDA_ENV).is_some();
+        probe::<Self::B>(
+            Default::default(),
+            required,
+            &format!("no CUDA device (set {REQUIRE_CUDA_ENV} to fail)"),
+        )
     }
 }
 
@@ -79,17 +80,61 @@ macro_rules! gpu_tests {
 /// The wgpu device, or `None` (with a notice) when this machine has no adapter and `CI` is
 /// unset; on CI a missing adapter fails the test.
 pub fn wgpu_device() -> Option<WgpuDevice> {
-    let device = WgpuDevice::default();
-    let probe =
-        std::panic::catch_unwind(|| Tensor::<Wgpu, 1>::ones([1], &device.clone()).into_data());
+    let on_ci = std::env::var_os("CI").is_some();
+    probe::<Wgpu>(
+        WgpuDevice::default(),
+        on_ci,
+        "no wgpu adapter (install mesa-vulkan-drivers)",
+    )
+}
+
+/// `device` if a one-element tensor round-trips through it; else the probe's panic goes on
+/// when `required`, or `None` after printing why the test skips.
+fn probe<B: Backend>(device: B::Device, required: bool, why: &str) -> Option<B::Device> {
+    let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<B, 1>::ones([1], &device).into_data()
+    }));
     match probe {
         Ok(_) => Some(device),
-        Err(e) if std::env::var_os("CI").is_some() => std::panic::resume_unwind(e),
+        Err(e) if required => std::panic::resume_unwind(e),
         Err(_) => {
-            eprintln!("skipping wgpu test: no wgpu adapter (install mesa-vulkan-drivers)");
+            eprintln!("skipping GPU test: {why}");
             None
         }
     }
+}
+
+/// The device type of a [`GpuTarget`].
+#[cfg(test)]
+pub(crate) type Device<T> = burn::tensor::Device<<T as GpuTarget>::B>;
+
+/// Host values as a contiguous kernel input on `T`'s device.
+#[cfg(test)]
+pub(crate) fn cube_input<T: GpuTarget, const D: usize>(
+    values: &[f32],
+    shape: [usize; D],
+    device: &Device<T>,
+) -> CubeTensor<T::R> {
+    to_cube::<T::B, T::R, D>(Tensor::from_data(
+        TensorData::new(values.to_vec(), shape),
+        device,
+    ))
+}
+
+/// A NaN-filled contiguous kernel output, so an element the kernel never writes fails the
+/// comparison (read it back with [`host`]).
+#[cfg(test)]
+pub(crate) fn nan_output<T: GpuTarget, const D: usize>(
+    shape: [usize; D],
+    device: &Device<T>,
+) -> CubeTensor<T::R> {
+    to_cube::<T::B, T::R, D>(Tensor::full(shape, f32::NAN, device))
+}
+
+/// The values of a kernel's output tensor on the host.
+#[cfg(test)]
+pub(crate) fn host<T: GpuTarget, const D: usize>(t: CubeTensor<T::R>) -> Vec<f32> {
+    to_vec(from_cube::<T::B, T::R, D>(t))
 }
 
 /// `n` numbers uniform in `[lo, hi)` from a fixed-seed xorshift generator.

@@ -33,7 +33,7 @@ pub fn run_on<J: OnBackend>(kind: BackendKind, job: J) -> Result<J::Output> {
 
 /// Fails with one line when wgpu finds no adapter at all (burn-wgpu would panic on its device
 /// thread instead), e.g. on a machine without a Vulkan, Metal, DX12 or GL driver.
-pub(crate) fn require_wgpu_adapter() -> Result<()> {
+fn require_wgpu_adapter() -> Result<()> {
     let instance = wgpu::Instance::new(crate::player::gpu::instance_descriptor(
         crate::player::BackendChoice::Auto,
         None,

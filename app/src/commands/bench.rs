@@ -111,7 +111,7 @@ pub struct LengthRow {
 struct Report {
     config: String,
     checkpoint: Option<String>,
-    backend: String,
+    backend: &'static str,
     params: usize,
     resolution: usize,
     sampling_steps: usize,
@@ -275,7 +275,7 @@ fn bench_dream<B: Backend>(args: &DreamBenchArgs, device: &B::Device) -> Result<
     let report = Report {
         config: cfg.name.clone(),
         checkpoint: args.checkpoint.as_ref().map(|p| p.display().to_string()),
-        backend: format!("{:?}", args.backend).to_lowercase(),
+        backend: args.backend.name(),
         params,
         resolution: cfg.resolution,
         sampling_steps: session.sampling_steps(),

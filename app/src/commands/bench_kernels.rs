@@ -85,7 +85,7 @@ pub struct KernelRow {
 #[derive(Debug, Serialize)]
 struct Report {
     config: String,
-    backend: String,
+    backend: &'static str,
     batch: usize,
     reps: usize,
     rows: Vec<KernelRow>,
@@ -195,7 +195,7 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
     if kernels::dispatch::kernel_runtime::<B>(burn::tensor::DType::F32).is_none() {
         bail!(
             "--backend {}: no kernels on this backend (they exist for wgpu and cuda)",
-            format!("{:?}", args.backend).to_lowercase()
+            args.backend.name()
         );
     }
     let cfg = WorldModelConfig::preset(&args.config)?;
@@ -339,7 +339,7 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
 
     let report = Report {
         config: cfg.name.clone(),
-        backend: format!("{:?}", args.backend).to_lowercase(),
+        backend: args.backend.name(),
         batch,
         reps: args.reps,
         rows,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use burn::backend::Autodiff;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use model::precision::MatmulPrecision;
@@ -18,6 +18,7 @@ use model::world::{
 };
 use scenes::Frame;
 
+use super::backend::{run_on, OnBackend};
 use crate::media;
 
 /// Train a world model.
@@ -102,6 +103,17 @@ pub enum BackendKind {
     Wgpu,
     /// NVIDIA GPUs through CUDA.
     Cuda,
+}
+
+impl BackendKind {
+    /// The flag value (`ndarray`, `wgpu`, `cuda`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
 }
 
 /// Settings from the flags, on top of the checkpoint's when resuming.
@@ -189,20 +201,16 @@ fn options(args: &TrainArgs) -> Result<TrainOptions> {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let opts = options(&args)?;
-    match args.backend {
-        BackendKind::Ndarray => {
-            train_on::<Autodiff<burn::backend::NdArray>>(&opts, &Default::default())
-        }
-        BackendKind::Wgpu => {
-            super::backend::require_wgpu_adapter()?;
-            train_on::<Autodiff<burn::backend::Wgpu>>(&opts, &Default::default())
-        }
-        #[cfg(feature = "cuda")]
-        BackendKind::Cuda => train_on::<Autodiff<burn::backend::Cuda>>(&opts, &Default::default()),
-        #[cfg(not(feature = "cuda"))]
-        BackendKind::Cuda => {
-            bail!("--backend cuda: this memworld was built without CUDA support (rebuild with `cargo build --release --features cuda`)")
-        }
+    run_on(args.backend, TrainJob(opts))
+}
+
+/// Training on the chosen backend, with autodiff on top of it.
+struct TrainJob(TrainOptions);
+
+impl OnBackend for TrainJob {
+    type Output = ();
+    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        train_on::<Autodiff<B>>(&self.0, &device)
     }
 }
 

@@ -1,16 +1,13 @@
-//! Frame-local attention kernel against the host f64 softmax on wgpu (lavapipe in CI):
-//! spatial blocks of 1×1, 2×2, 4×8 tokens and a whole 16×16 frame, windows of 1 and 3 frames
-//! and none, training-shaped and streaming-shaped calls, outputs pre-filled with NaN; on wgpu (lavapipe in CI) and CUDA.
+//! Frame-local attention kernel against the host f64 softmax on wgpu (lavapipe in CI) and
+//! CUDA: spatial blocks of 1×1, 2×2, 4×8 tokens and a whole 16×16 frame, windows of 1 and 3
+//! frames and none, training-shaped and streaming-shaped calls, outputs pre-filled with NaN.
 
 use burn::tensor::{Tensor, TensorData};
 
 use super::forward::launch_frame_attention;
 use super::reference::frame_attention_host;
-use crate::dispatch::{from_cube, to_cube};
-use crate::testing::{uniform, GpuTarget};
+use crate::testing::{cube_input, host, nan_output, uniform, Device, GpuTarget};
 use crate::tolerance::{assert_close_slices, to_vec};
-
-type Device<T> = burn::tensor::Device<<T as GpuTarget>::B>;
 
 fn check<T: GpuTarget>(
     [seqs, query_frames, key_frames, tokens, head_dim]: [usize; 5],
@@ -26,17 +23,11 @@ fn check<T: GpuTarget>(
     let q = uniform(n_q, -2.0, 2.0, seed);
     let k = uniform(n_k, -2.0, 2.0, seed + 1);
     let v = uniform(n_k, -1.0, 1.0, seed + 2);
-    let t = |values: &Vec<f32>, shape: [usize; 4]| {
-        to_cube::<T::B, T::R, 4>(Tensor::<T::B, 4>::from_data(
-            TensorData::new(values.clone(), shape),
-            device,
-        ))
-    };
-    let out = to_cube::<T::B, T::R, 4>(Tensor::<T::B, 4>::full(q_shape, f32::NAN, device));
+    let out = nan_output::<T, 4>(q_shape, device);
     launch_frame_attention::<T::R>(
-        t(&q, q_shape),
-        t(&k, k_shape),
-        t(&v, k_shape),
+        cube_input::<T, 4>(&q, q_shape, device),
+        cube_input::<T, 4>(&k, k_shape, device),
+        cube_input::<T, 4>(&v, k_shape, device),
         out.clone(),
         window.unwrap_or(0),
         splits,
@@ -52,7 +43,7 @@ fn check<T: GpuTarget>(
         &format!(
             "attention q{query_frames}/k{key_frames} frames, {tokens} tokens, window {window:?}"
         ),
-        &to_vec(from_cube::<T::B, T::R, 4>(out)),
+        &host::<T, 4>(out),
         &expected,
         1e-4,
         1e-5,

@@ -1,17 +1,14 @@
-//! SSD kernels against the host f64 recurrence on wgpu (lavapipe in CI) and CUDA: outputs and final
-//! states on awkward lengths and head layouts, outputs pre-filled with NaN so an element the
-//! kernel never writes fails the comparison.
+//! SSD kernels against the host f64 recurrence on wgpu (lavapipe in CI) and CUDA: outputs and
+//! final states on awkward lengths and head layouts, outputs pre-filled with NaN so an element
+//! the kernel never writes fails the comparison.
 
 use burn::tensor::{Tensor, TensorData};
-use burn_cubecl::tensor::CubeTensor;
 
 use super::forward::{launch_chunked_ssd, launch_ssd_step};
 use super::reference::{recurrent_ssd, SsdDims};
 use crate::dispatch::{from_cube, to_cube};
-use crate::testing::{uniform, GpuTarget};
+use crate::testing::{cube_input, host, nan_output, uniform, Device, GpuTarget};
 use crate::tolerance::{assert_close_slices, to_vec};
-
-type Device<T> = burn::tensor::Device<<T as GpuTarget>::B>;
 
 fn tensor<T: GpuTarget, const D: usize>(
     values: &[f32],
@@ -19,16 +16,6 @@ fn tensor<T: GpuTarget, const D: usize>(
     device: &Device<T>,
 ) -> Tensor<T::B, D> {
     Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
-}
-
-/// A NaN-filled contiguous output for a kernel to write into (read back with [`host`]).
-fn nan<T: GpuTarget, const D: usize>(shape: [usize; D], device: &Device<T>) -> CubeTensor<T::R> {
-    to_cube::<T::B, T::R, D>(Tensor::full(shape, f32::NAN, device))
-}
-
-/// The values of a kernel's output tensor on the host.
-fn host<T: GpuTarget, const D: usize>(t: CubeTensor<T::R>) -> Vec<f32> {
-    to_vec(from_cube::<T::B, T::R, D>(t))
 }
 
 /// Host inputs of one problem: x, dt (positive), A (negative), B, C, initial state.
@@ -71,19 +58,15 @@ fn check_chunked<T: GpuTarget>(d: SsdDims, seed: u64, device: &Device<T>) {
         d_state,
     } = d;
     let i = inputs(d, seed);
-    let y = nan::<T, _>([batch, seq, heads, head_dim], device);
-    let s = nan::<T, _>([batch, heads, head_dim, d_state], device);
+    let y = nan_output::<T, _>([batch, seq, heads, head_dim], device);
+    let s = nan_output::<T, _>([batch, heads, head_dim, d_state], device);
     launch_chunked_ssd::<T::R>(
-        to_cube::<T::B, T::R, 4>(tensor::<T, 4>(&i.x, [batch, seq, heads, head_dim], device)),
-        to_cube::<T::B, T::R, 3>(tensor::<T, 3>(&i.dt, [batch, seq, heads], device)),
-        to_cube::<T::B, T::R, 1>(tensor::<T, 1>(&i.a, [heads], device)),
-        to_cube::<T::B, T::R, 4>(tensor::<T, 4>(&i.b, [batch, seq, groups, d_state], device)),
-        to_cube::<T::B, T::R, 4>(tensor::<T, 4>(&i.c, [batch, seq, groups, d_state], device)),
-        to_cube::<T::B, T::R, 4>(tensor::<T, 4>(
-            &i.s0,
-            [batch, heads, head_dim, d_state],
-            device,
-        )),
+        cube_input::<T, 4>(&i.x, [batch, seq, heads, head_dim], device),
+        cube_input::<T, 3>(&i.dt, [batch, seq, heads], device),
+        cube_input::<T, 1>(&i.a, [heads], device),
+        cube_input::<T, 4>(&i.b, [batch, seq, groups, d_state], device),
+        cube_input::<T, 4>(&i.c, [batch, seq, groups, d_state], device),
+        cube_input::<T, 4>(&i.s0, [batch, heads, head_dim, d_state], device),
         y.clone(),
         s.clone(),
     );
@@ -168,19 +151,15 @@ fn step_kernel_equals_one_step_of_the_recurrence<T: GpuTarget>() {
             d_state,
         };
         let i = inputs(d, 40 + k as u64);
-        let y = nan::<T, _>([batch, heads, head_dim], &device);
-        let s = nan::<T, _>([batch, heads, head_dim, d_state], &device);
+        let y = nan_output::<T, _>([batch, heads, head_dim], &device);
+        let s = nan_output::<T, _>([batch, heads, head_dim, d_state], &device);
         launch_ssd_step::<T::R>(
-            to_cube::<T::B, T::R, 3>(tensor::<T, 3>(&i.x, [batch, heads, head_dim], &device)),
-            to_cube::<T::B, T::R, 2>(tensor::<T, 2>(&i.dt, [batch, heads], &device)),
-            to_cube::<T::B, T::R, 1>(tensor::<T, 1>(&i.a, [heads], &device)),
-            to_cube::<T::B, T::R, 3>(tensor::<T, 3>(&i.b, [batch, groups, d_state], &device)),
-            to_cube::<T::B, T::R, 3>(tensor::<T, 3>(&i.c, [batch, groups, d_state], &device)),
-            to_cube::<T::B, T::R, 4>(tensor::<T, 4>(
-                &i.s0,
-                [batch, heads, head_dim, d_state],
-                &device,
-            )),
+            cube_input::<T, 3>(&i.x, [batch, heads, head_dim], &device),
+            cube_input::<T, 2>(&i.dt, [batch, heads], &device),
+            cube_input::<T, 1>(&i.a, [heads], &device),
+            cube_input::<T, 3>(&i.b, [batch, groups, d_state], &device),
+            cube_input::<T, 3>(&i.c, [batch, groups, d_state], &device),
+            cube_input::<T, 4>(&i.s0, [batch, heads, head_dim, d_state], &device),
             y.clone(),
             s.clone(),
         );

@@ -115,12 +115,12 @@ impl<B: Backend> KvCache<B> {
     /// attention: for latency measurements at long rollouts, where the cost of a frame depends
     /// on how many frames are held and not on what they show. Does nothing when nothing is held.
     pub fn repeat_held(&mut self, f_new: usize) {
-        let (Some((keys, values)), Some(layout)) = (self.held_in_frame_order(), self.layout) else {
-            return;
-        };
         if f_new == 0 {
             return;
         }
+        let (Some((keys, values)), Some(layout)) = (self.held_in_frame_order(), self.layout) else {
+            return;
+        };
         let held = keys.dims()[2];
         let copies = f_new.div_ceil(held);
         let tile = |x: Tensor<B, 5>| Tensor::cat(vec![x; copies], 2).narrow(2, 0, f_new);

@@ -1,7 +1,7 @@
 //! The world model on the CubeCL kernels (wgpu, lavapipe in CI; and CUDA) equals the same
-//! weights on the tensor-op reference (ndarray), for every preset's mixer layout: the full-sequence forward
-//! (chunked SSD and windowed/full attention kernels) and the streaming session (SSD with a
-//! carried state, attention against the cached frames).
+//! weights on the tensor-op reference (ndarray), for every preset's mixer layout: the
+//! full-sequence forward (chunked SSD and windowed/full attention kernels) and the streaming
+//! session (SSD with a carried state, attention against the cached frames).
 
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
