@@ -14,18 +14,22 @@
 //! - **dense**: one `[F·T, P·T + F·T]` score matrix with a frame mask; used without a window, or
 //!   when the window covers every available frame (e.g. one streamed frame).
 //!
-//! Both add a frame-level bias (0 or −∞) that broadcasts over tokens, never a token-level mask.
+//! Both end in masked block attention (`blocks.rs`): a frame-level bias (0 or −∞) that
+//! broadcasts over tokens, never a token-level mask; under autodiff it is one operation whose
+//! backward recomputes the scores (`recompute.rs`).
 //! On burn's CubeCL backends outside autodiff, both give way to the flash-style kernel of
 //! `kernels::attention` (no score matrix at all); these paths are its reference.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{activation::softmax, backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor};
 
+use super::blocks::MAX_SCORE_ELEMENTS;
 use super::cache::KvCache;
+use super::recompute::block_attention;
 use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
-use crate::precision::{linear, matmul};
+use crate::precision::linear;
 
 /// Configuration of [`FrameLocalAttention`].
 #[derive(Config, Debug)]
@@ -249,104 +253,6 @@ fn frame_allowed(qf: isize, kf: isize, window: Option<usize>) -> bool {
     kf <= qf && window.is_none_or(|k| qf - kf < k as isize)
 }
 
-/// Elements of the largest score tensor one product builds: 2²⁶ (256 MiB in f32), well under
-/// the largest buffer a wgpu adapter binds. Bigger problems are split (`split_attention`).
-const MAX_SCORE_ELEMENTS: usize = 1 << 26;
-
-/// Softmax attention per block with a frame-level additive bias; split in halves while the
-/// score tensor would hold more than `max_scores` elements.
-///
-/// # Shapes
-/// - `q`: `[batch, n_heads, blocks, cq·Tq, hd]`; `k`, `v`: `[batch, n_heads, blocks, ck·Tk, hd]`
-/// - `allowed`: `blocks · cq · ck` flags, block-major (may query frame i see key frame j)
-/// - returns `[batch, n_heads, blocks, cq·Tq, hd]`
-pub(crate) fn masked_block_attention<B: Backend>(
-    q: Tensor<B, 5>,
-    k: Tensor<B, 5>,
-    v: Tensor<B, 5>,
-    allowed: Vec<bool>,
-    [cq, ck]: [usize; 2],
-    max_scores: usize,
-) -> Tensor<B, 5> {
-    let [b, nh, n, lq, hd] = q.dims();
-    let lk = k.dims()[3];
-    if b * nh * n * lq * lk > max_scores && (b * nh * n * lq > 1) {
-        return split_attention(q, k, v, allowed, [cq, ck], max_scores);
-    }
-    let (tq, tk) = (lq / cq, lk / ck);
-    let scale = (hd as f64).sqrt().recip();
-    let scores = matmul(q, k.swap_dims(3, 4)).mul_scalar(scale);
-    let bias: Vec<f32> = allowed
-        .into_iter()
-        .map(|a| if a { 0.0 } else { f32::NEG_INFINITY })
-        .collect();
-    let bias = Tensor::<B, 6>::from_data(
-        TensorData::new(bias, [1, n, cq, 1, ck, 1]),
-        &scores.device(),
-    );
-    let scores = scores.reshape([b * nh, n, cq, tq, ck, tk]) + bias;
-    let weights = softmax(scores.reshape([b, nh, n, lq, lk]), 4);
-    matmul(weights, v)
-}
-
-/// [`masked_block_attention`] in two halves, concatenated: split over blocks, else the batch,
-/// else the heads, else the query frames, else the query tokens of the one query frame. Rows
-/// of a softmax never straddle halves, so the result is the same function.
-fn split_attention<B: Backend>(
-    q: Tensor<B, 5>,
-    k: Tensor<B, 5>,
-    v: Tensor<B, 5>,
-    allowed: Vec<bool>,
-    [cq, ck]: [usize; 2],
-    max_scores: usize,
-) -> Tensor<B, 5> {
-    let [b, nh, n, lq, _] = q.dims();
-    // (dimension, split index, keys split too, split index of `allowed`, query frames before)
-    let (dim, at, split_kv, allowed_at, cq_at) = if n > 1 {
-        (2, n / 2, true, Some(n / 2 * cq * ck), None)
-    } else if b > 1 {
-        (0, b / 2, true, None, None)
-    } else if nh > 1 {
-        (1, nh / 2, true, None, None)
-    } else if cq > 1 {
-        (
-            3,
-            cq / 2 * (lq / cq),
-            false,
-            Some(cq / 2 * ck),
-            Some(cq / 2),
-        )
-    } else {
-        (3, lq / 2, false, None, None)
-    };
-    let halves = |x: Tensor<B, 5>| {
-        let size = x.dims()[dim];
-        (x.clone().narrow(dim, 0, at), x.narrow(dim, at, size - at))
-    };
-    let (q0, q1) = halves(q);
-    let ((k0, k1), (v0, v1)) = if split_kv {
-        (halves(k), halves(v))
-    } else {
-        ((k.clone(), k), (v.clone(), v))
-    };
-    let (a0, a1) = match allowed_at {
-        Some(i) => {
-            let mut a0 = allowed;
-            let a1 = a0.split_off(i);
-            (a0, a1)
-        }
-        None => (allowed.clone(), allowed),
-    };
-    let (cq0, cq1) = cq_at.map_or((cq, cq), |c| (c, cq - c));
-    Tensor::cat(
-        vec![
-            masked_block_attention(q0, k0, v0, a0, [cq0, ck], max_scores),
-            masked_block_attention(q1, k1, v1, a1, [cq1, ck], max_scores),
-        ],
-        dim,
-    )
-}
-
 /// Full (optionally window-masked) attention: one block of all new frames against the held
 /// frames plus the new ones.
 ///
@@ -385,7 +291,7 @@ fn dense_attention<B: Backend>(
     let q = q.reshape([b, nh, 1, f * t, hd]);
     let k = k.reshape([b, nh, 1, ck * t, hd]);
     let v = v.reshape([b, nh, 1, ck * t, hd]);
-    masked_block_attention(q, k, v, allowed, [f, ck], MAX_SCORE_ELEMENTS).reshape([b, nh, f, t, hd])
+    block_attention(q, k, v, allowed, [f, ck], MAX_SCORE_ELEMENTS).reshape([b, nh, f, t, hd])
 }
 
 /// Windowed attention in blocks of `chunk` query frames, each against the `chunk + window − 1`
@@ -459,7 +365,7 @@ fn blocked_attention<B: Backend>(
             }));
         }
     }
-    masked_block_attention(q, k, v, allowed, [chunk, ck], MAX_SCORE_ELEMENTS)
+    block_attention(q, k, v, allowed, [chunk, ck], MAX_SCORE_ELEMENTS)
         .reshape([b, nh, n * chunk, t, hd])
         .narrow(2, 0, f)
 }

@@ -6,7 +6,8 @@ use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use scenes::Rng;
 
-use super::frame_local::masked_block_attention;
+use super::blocks::masked_block_attention;
+use super::recompute::block_attention;
 use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
 use super::*;
 use crate::tolerance::{assert_close, diff, to_vec};
@@ -441,25 +442,12 @@ fn gpu_forward_and_streaming_match_reference<T: GpuTarget>() {
     check_streaming_equals_full::<T::B>(Some(3), &[3, 1, 1, 2], 1e-4, &device);
 }
 
-kernels::gpu_tests!(gpu_forward_and_streaming_match_reference);
-
 /// Large score tensors are computed in pieces (over blocks, batch, heads, query frames and
 /// query tokens) with the same result as in one piece: every limit from "one score row at a
 /// time" up to "no split" gives the unsplit output.
 #[test]
 fn split_score_tensors_give_the_unsplit_result() {
-    let device = Default::default();
-    let ([b, nh, n, hd], [cq, ck], [tq, tk]) = ([2, 3, 3, 4], [3, 4], [5, 2]);
-    let q = input::<Cpu, 5>(1, [b, nh, n, cq * tq, hd], &device);
-    let k = input::<Cpu, 5>(2, [b, nh, n, ck * tk, hd], &device);
-    let v = input::<Cpu, 5>(3, [b, nh, n, ck * tk, hd], &device);
-    // Query frame i of a block sees key frames i and i + 1 (and key frame 3 in block 1).
-    let allowed: Vec<bool> = (0..n * cq * ck)
-        .map(|x| {
-            let (blk, i, j) = (x / (cq * ck), x / ck % cq, x % ck);
-            j == i || j == i + 1 || (blk == 1 && j == 3)
-        })
-        .collect();
+    let ([q, k, v], allowed, [cq, ck]) = block_problem::<Cpu>(&Default::default());
     let run = |limit| {
         masked_block_attention(
             q.clone(),
@@ -481,6 +469,81 @@ fn split_score_tensors_give_the_unsplit_result() {
         );
     }
 }
+
+/// A problem for the split and backward checks: 2 batches × 3 heads × 3 blocks of 3 query
+/// frames (5 tokens each) against 4 key frames (2 tokens each); query frame i of a block sees
+/// key frames i and i + 1 (and key frame 3 in block 1).
+fn block_problem<B: Backend>(device: &B::Device) -> ([Tensor<B, 5>; 3], Vec<bool>, [usize; 2]) {
+    let ([b, nh, n, hd], [cq, ck], [tq, tk]) = ([2, 3, 3, 4], [3, 4], [5, 2]);
+    let q = input::<B, 5>(1, [b, nh, n, cq * tq, hd], device);
+    let k = input::<B, 5>(2, [b, nh, n, ck * tk, hd], device);
+    let v = input::<B, 5>(3, [b, nh, n, ck * tk, hd], device);
+    let allowed: Vec<bool> = (0..n * cq * ck)
+        .map(|x| {
+            let (blk, i, j) = (x / (cq * ck), x / ck % cq, x % ck);
+            j == i || j == i + 1 || (blk == 1 && j == 3)
+        })
+        .collect();
+    ([q, k, v], allowed, [cq, ck])
+}
+
+/// The recomputing autodiff operation (`recompute.rs`) has the output and the gradients of
+/// burn's autodiff through the unsplit tensor ops, for every split limit, and only for the
+/// inputs that require them.
+fn check_recomputing_backward<B: burn::tensor::backend::AutodiffBackend>(
+    device: &B::Device,
+    tol: f64,
+) {
+    let ([q, k, v], allowed, blocks) = block_problem::<B>(device);
+    let r = input::<B, 5>(4, q.dims(), device);
+    let run = |attention: &dyn Fn(Tensor<B, 5>, Tensor<B, 5>, Tensor<B, 5>) -> Tensor<B, 5>,
+               track_v: bool| {
+        let (q, k) = (q.clone().require_grad(), k.clone().require_grad());
+        let v = if track_v {
+            v.clone().require_grad()
+        } else {
+            v.clone()
+        };
+        let out = attention(q.clone(), k.clone(), v.clone());
+        let grads = (out.clone() * r.clone()).sum().backward();
+        let grad = |t: &Tensor<B, 5>| t.grad(&grads);
+        (out.inner(), grad(&q), grad(&k), grad(&v))
+    };
+    for track_v in [true, false] {
+        let plain = |q, k, v| masked_block_attention(q, k, v, allowed.clone(), blocks, usize::MAX);
+        let (out, dq, dk, dv) = run(&plain, track_v);
+        for limit in [1, 7, 40, 500, usize::MAX] {
+            let recomputed = |q, k, v| block_attention(q, k, v, allowed.clone(), blocks, limit);
+            let (o, gq, gk, gv) = run(&recomputed, track_v);
+            let what = |name: &str| format!("{name}, limit {limit}, v tracked {track_v}");
+            assert_close(&what("output"), o, out.clone(), tol, 1e-6);
+            assert_close(&what("dq"), gq.unwrap(), dq.clone().unwrap(), tol, 1e-6);
+            assert_close(&what("dk"), gk.unwrap(), dk.clone().unwrap(), tol, 1e-6);
+            assert_eq!(gv.is_some(), track_v, "{}", what("dv present"));
+            if let (Some(gv), Some(dv)) = (gv, dv.clone()) {
+                assert_close(&what("dv"), gv, dv, tol, 1e-6);
+            }
+        }
+    }
+}
+
+#[test]
+fn recomputing_backward_matches_autodiff_at_every_split() {
+    check_recomputing_backward::<Autodiff<Cpu>>(&Default::default(), 1e-5);
+}
+
+fn gpu_recomputing_backward_matches_autodiff<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    check_recomputing_backward::<Autodiff<T::B>>(
+        &device,
+        kernels::tolerance::matmul_rel_error::<T::B>().max(1e-4),
+    );
+}
+
+kernels::gpu_tests!(
+    gpu_forward_and_streaming_match_reference,
+    gpu_recomputing_backward_matches_autodiff
+);
 
 /// `repeat_held` appends copies of the held frames, oldest first and cycling, to unbounded and
 /// ring caches alike.
