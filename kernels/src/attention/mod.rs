@@ -6,8 +6,11 @@
 //!
 //! The tensor-op reference is `model::mixers::attention` (dense and blocked paths);
 //! [`reference`] here is an independent f64 host loop the tests compare against.
-//! There is no backward kernel yet: under autodiff the model uses its reference.
+//! [`frame_attention_backward`] is the matching flash-style backward pass (scores recomputed,
+//! never stored), which the model registers as the gradient of [`frame_attention`] in training.
 
+mod backward;
+mod backward_kernel;
 mod forward;
 mod kernel;
 pub mod reference;
@@ -17,6 +20,7 @@ mod tests;
 use burn::tensor::{backend::Backend, Tensor};
 
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
+use backward::launch_frame_attention_backward;
 use forward::launch_frame_attention;
 
 /// Should [`frame_attention`] serve this call instead of the caller's tensor ops? Yes when the
@@ -83,4 +87,61 @@ pub fn frame_attention<B: Backend>(
         from_cube::<B, R, 4>(out)
     });
     out.reshape([batch, heads, query_frames, tokens, head_dim])
+}
+
+/// Gradients `[dq, dk, dv]` of [`frame_attention`] at `(q, k, v)` with output `o`, for the
+/// output gradient `dout`; same requirements as [`frame_attention`].
+///
+/// # Shapes
+/// - as [`frame_attention`]; `o`, `dout`: like `q`; returns tensors shaped like `q`, `k`, `v`
+pub fn frame_attention_backward<B: Backend>(
+    [q, k, v, o, dout]: [Tensor<B, 5>; 5],
+    window: Option<usize>,
+) -> [Tensor<B, 5>; 3] {
+    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
+    let key_frames = k.dims()[2];
+    for (name, t, frames) in [
+        ("o", &o, query_frames),
+        ("dout", &dout, query_frames),
+        ("k", &k, key_frames),
+        ("v", &v, key_frames),
+    ] {
+        assert_eq!(
+            t.dims(),
+            [batch, heads, frames, tokens, head_dim],
+            "frame attention backward: {name} does not match the queries' layout"
+        );
+    }
+    assert!(
+        window != Some(0),
+        "frame attention backward: window must be ≥ 1"
+    );
+    let kind =
+        kernel_runtime::<B>(q.dtype()).expect("attention backward kernel: backend has no kernels");
+    let flat = |t: Tensor<B, 5>, frames| t.reshape([batch * heads, frames, tokens, head_dim]);
+    let grads = with_runtime!(kind, R => {
+        let cube = |t, frames| to_cube::<B, R, 4>(flat(t, frames));
+        let inputs = [
+            cube(q, query_frames),
+            cube(k, key_frames),
+            cube(v, key_frames),
+            cube(o, query_frames),
+            cube(dout, query_frames),
+        ];
+        let q_shape = [batch * heads, query_frames, tokens, head_dim];
+        let k_shape = [batch * heads, key_frames, tokens, head_dim];
+        let outputs = [
+            empty_f32(&inputs[0], &q_shape),
+            empty_f32(&inputs[0], &k_shape),
+            empty_f32(&inputs[0], &k_shape),
+        ];
+        launch_frame_attention_backward::<R>(inputs, outputs.clone(), window.unwrap_or(0));
+        outputs.map(from_cube::<B, R, 4>)
+    });
+    let [dq, dk, dv] = grads;
+    [
+        dq.reshape([batch, heads, query_frames, tokens, head_dim]),
+        dk.reshape([batch, heads, key_frames, tokens, head_dim]),
+        dv.reshape([batch, heads, key_frames, tokens, head_dim]),
+    ]
 }

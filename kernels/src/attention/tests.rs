@@ -1,11 +1,13 @@
 //! Frame-local attention kernel against the host f64 softmax on wgpu (lavapipe in CI) and
 //! CUDA: spatial blocks of 1×1, 2×2, 4×8 tokens and a whole 16×16 frame, windows of 1 and 3
-//! frames and none, training-shaped and streaming-shaped calls, outputs pre-filled with NaN.
+//! frames and none, training-shaped and streaming-shaped calls, outputs pre-filled with NaN;
+//! the backward kernels against the host gradients on the same kinds of shapes.
 
 use burn::tensor::{Tensor, TensorData};
 
+use super::backward::launch_frame_attention_backward;
 use super::forward::launch_frame_attention;
-use super::reference::frame_attention_host;
+use super::reference::{frame_attention_backward_host, frame_attention_host};
 use crate::testing::{cube_input, host, nan_output, uniform, Device, GpuTarget};
 use crate::tolerance::{assert_close_slices, to_vec};
 
@@ -103,7 +105,73 @@ fn public_entry_point_matches_the_host_reference<T: GpuTarget>() {
     assert_close_slices("attention", &to_vec(out), &expected, 1e-4, 1e-5);
 }
 
+/// The backward kernels' `dq`, `dk`, `dv` against the host gradients, for the forward's own
+/// output and a random output gradient; gradients pre-filled with NaN.
+fn check_backward<T: GpuTarget>(
+    [seqs, query_frames, key_frames, tokens, head_dim]: [usize; 5],
+    window: Option<usize>,
+    seed: u64,
+    device: &Device<T>,
+) {
+    let dims = [seqs, query_frames, key_frames, tokens, head_dim];
+    let q_shape = [seqs, query_frames, tokens, head_dim];
+    let k_shape = [seqs, key_frames, tokens, head_dim];
+    let (n_q, n_k) = (q_shape.iter().product(), k_shape.iter().product());
+    let q = uniform(n_q, -2.0, 2.0, seed);
+    let k = uniform(n_k, -2.0, 2.0, seed + 1);
+    let v = uniform(n_k, -1.0, 1.0, seed + 2);
+    let dout = uniform(n_q, -1.0, 1.0, seed + 3);
+    let o = frame_attention_host(dims, &q, &k, &v, window);
+    let grads = [
+        nan_output::<T, 4>(q_shape, device),
+        nan_output::<T, 4>(k_shape, device),
+        nan_output::<T, 4>(k_shape, device),
+    ];
+    launch_frame_attention_backward::<T::R>(
+        [
+            cube_input::<T, 4>(&q, q_shape, device),
+            cube_input::<T, 4>(&k, k_shape, device),
+            cube_input::<T, 4>(&v, k_shape, device),
+            cube_input::<T, 4>(&o, q_shape, device),
+            cube_input::<T, 4>(&dout, q_shape, device),
+        ],
+        grads.clone(),
+        window.unwrap_or(0),
+    );
+    let expected = frame_attention_backward_host(dims, [&q, &k, &v, &dout], window);
+    for ((name, got), want) in ["dq", "dk", "dv"].into_iter().zip(grads).zip(expected) {
+        assert_close_slices(
+            &format!("attention {name}, q{query_frames}/k{key_frames} frames, {tokens} tokens, head {head_dim}, window {window:?}"),
+            &host::<T, 4>(got),
+            &want,
+            1e-4,
+            1e-5,
+        );
+    }
+}
+
+fn backward_kernels_equal_host_gradients<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    // [seqs, query frames, key frames, tokens per frame, head_dim]
+    let cases: [([usize; 5], Option<usize>); 8] = [
+        ([1, 1, 1, 1, 6], None),
+        ([2, 5, 5, 4, 6], Some(3)),
+        ([3, 4, 4, 33, 8], Some(1)),
+        ([1, 6, 6, 32, 12], None),
+        ([1, 3, 3, 256, 64], Some(2)),
+        ([2, 3, 3, 65, 16], None),
+        // query frames after held ones: held frames get key gradients from the frames that
+        // see them, the oldest (outside every window) none
+        ([2, 1, 3, 4, 6], Some(2)),
+        ([1, 2, 7, 32, 8], None),
+    ];
+    for (k, (shape, window)) in cases.into_iter().enumerate() {
+        check_backward::<T>(shape, window, 300 + 5 * k as u64, &device);
+    }
+}
+
 crate::gpu_tests!(
+    backward_kernels_equal_host_gradients,
     kernel_equals_host_softmax_on_awkward_shapes,
     split_keys_equal_one_pass,
     public_entry_point_matches_the_host_reference,

@@ -1,0 +1,92 @@
+//! Launcher of the frame-local attention backward kernels on CubeCL tensors.
+
+use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
+use cubecl::prelude::*;
+
+use super::backward_kernel::{attention_backward_key, attention_backward_query};
+use super::forward::MAX_HEAD_DIM;
+use crate::dispatch::empty_f32;
+
+/// Floats of shared memory a cube may use: WebGPU's 16 KiB.
+const SHARED_FLOATS: usize = 16 * 1024 / 4;
+
+/// Rows per cube (one unit each): at most 32, and their two staged rows (q and dO, or k and v)
+/// in at most half the shared memory.
+fn units(tokens: usize, head_dim: usize) -> usize {
+    tokens.min(32).min(SHARED_FLOATS / 4 / head_dim).max(1)
+}
+
+/// Rows of the other side staged per step in the rest of the shared memory (two rows of the
+/// head each, plus `extra` floats per row), at most 16.
+fn tile(units: usize, head_dim: usize, extra: usize) -> usize {
+    ((SHARED_FLOATS - 2 * units * head_dim) / (2 * head_dim + extra)).clamp(1, 16)
+}
+
+/// Gradients of frame-local attention into `dq`, `dk`, `dv` (so tests can hand in NaN-filled
+/// ones), given the forward's output `o` and the output gradient `dout`.
+///
+/// # Shapes
+/// - `q`, `o`, `dout`, `dq`: `[seqs, query_frames, tokens, head_dim]`
+/// - `k`, `v`, `dk`, `dv`: `[seqs, key_frames, tokens, head_dim]`, the query frames being the
+///   last `query_frames` key frames
+/// - `window`: frames seen per query frame, 0 for all past frames
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
+    [q, k, v, o, dout]: [CubeTensor<R>; 5],
+    [dq, dk, dv]: [CubeTensor<R>; 3],
+    window: usize,
+) {
+    let shape = q.meta.shape().to_vec();
+    let [seqs, query_frames, tokens, head_dim] = [shape[0], shape[1], shape[2], shape[3]];
+    let key_frames = k.meta.shape()[1];
+    assert!(
+        key_frames >= query_frames,
+        "frame attention backward: {key_frames} key frames < {query_frames} query frames"
+    );
+    assert!(
+        head_dim <= MAX_HEAD_DIM,
+        "frame attention backward: head_dim {head_dim} > {MAX_HEAD_DIM}"
+    );
+    let stats = empty_f32(&q, &[seqs * query_frames * tokens, 2]);
+    let units = units(tokens, head_dim);
+    let tiles = tokens.div_ceil(units) as u32;
+    let client = q.client.clone();
+    attention_backward_query::launch::<f32, R>(
+        &client,
+        CubeCount::Static(query_frames as u32 * tiles, seqs as u32, 1),
+        CubeDim::new_1d(units as u32),
+        q.clone().into_tensor_arg(),
+        k.clone().into_tensor_arg(),
+        v.clone().into_tensor_arg(),
+        o.into_tensor_arg(),
+        dout.clone().into_tensor_arg(),
+        dq.into_tensor_arg(),
+        stats.clone().into_tensor_arg(),
+        query_frames as u32,
+        key_frames as u32,
+        tokens as u32,
+        window as u32,
+        head_dim,
+        units,
+        tile(units, head_dim, 0),
+    );
+    attention_backward_key::launch::<f32, R>(
+        &client,
+        CubeCount::Static(key_frames as u32 * tiles, seqs as u32, 1),
+        CubeDim::new_1d(units as u32),
+        q.into_tensor_arg(),
+        k.into_tensor_arg(),
+        v.into_tensor_arg(),
+        dout.into_tensor_arg(),
+        stats.into_tensor_arg(),
+        dk.into_tensor_arg(),
+        dv.into_tensor_arg(),
+        query_frames as u32,
+        key_frames as u32,
+        tokens as u32,
+        window as u32,
+        head_dim,
+        units,
+        tile(units, head_dim, 2),
+    );
+}

@@ -1,0 +1,275 @@
+//! CubeCL bodies of the flash-style backward pass of frame-local attention (Dao et al. 2022,
+//! arXiv 2205.14135, Algorithm 4, one row per unit), with the frame-window mask of the
+//! forward (`kernel.rs`). With `s = q·k/√d`, `p = exp(s − lse)` and `δ = rowsum(dO ∘ O)`:
+//! `dv_j = Σ_i p_ij dO_i`, `ds_ij = p_ij (dO_i·v_j − δ_i)`, `dq_i = Σ_j ds_ij k_j/√d`,
+//! `dk_j = Σ_i ds_ij q_i/√d`. No score matrix is stored: both kernels recompute the scores
+//! tile by tile.
+//!
+//! - [`attention_backward_query`]: one unit per query row; finds the row's `lse` (first pass
+//!   over its keys) and `δ`, then accumulates `dq` (second pass); writes `lse` and `δ` for
+//! - [`attention_backward_key`]: one unit per key row; accumulates `dk` and `dv` over the
+//!   query rows that see it.
+//!
+//! Loops over the head are unrolled and run-time loops stay short per tile (lavapipe ends an
+//! invocation's loops after 65,535 iterations in all).
+
+use cubecl::prelude::*;
+
+/// Below any score: the running max starts here.
+const NEG_BIG: f32 = -1.0e30;
+
+/// `Σ_e a[a0 + e] · b[b0 + e]` over the head, four partial sums.
+#[cube]
+fn dot<F: Float>(
+    a: &SharedMemory<F>,
+    a0: usize,
+    b: &SharedMemory<F>,
+    b0: usize,
+    #[comptime] head_dim: usize,
+) -> F {
+    let mut s0 = F::new(0.0);
+    let mut s1 = F::new(0.0);
+    let mut s2 = F::new(0.0);
+    let mut s3 = F::new(0.0);
+    #[unroll]
+    for e4 in 0..head_dim / 4 {
+        let e = e4 * 4;
+        s0 += a[a0 + e] * b[b0 + e];
+        s1 += a[a0 + e + 1] * b[b0 + e + 1];
+        s2 += a[a0 + e + 2] * b[b0 + e + 2];
+        s3 += a[a0 + e + 3] * b[b0 + e + 3];
+    }
+    #[unroll]
+    for e in (head_dim / 4) * 4..head_dim {
+        s0 += a[a0 + e] * b[b0 + e];
+    }
+    (s0 + s1) + (s2 + s3)
+}
+
+/// One cube per (query frame · token tile, sequence·head); one unit per query token.
+///
+/// Query frame `i` is key frame `i + key_frames − query_frames` and sees key frames `kf ≤ qf`
+/// with `qf − kf < window` (`window = 0`: all), every token of each. Writes `dq` and, per query
+/// row, `stats = [lse, δ]`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_query<F: Float>(
+    q: &Tensor<F>,
+    k: &Tensor<F>,
+    v: &Tensor<F>,
+    o: &Tensor<F>,
+    dout: &Tensor<F>,
+    dq: &mut Tensor<F>,
+    stats: &mut Tensor<F>,
+    query_frames: u32,
+    key_frames: u32,
+    tokens: u32,
+    window: u32,
+    #[comptime] head_dim: usize,
+    #[comptime] units: usize,
+    #[comptime] key_tile: usize,
+) {
+    let tokens = tokens as usize;
+    let tiles = (tokens + units - 1) / units;
+    let qf = CUBE_POS_X as usize / tiles;
+    let tile = CUBE_POS_X as usize % tiles;
+    let sh = CUBE_POS_Y as usize;
+    let unit = UNIT_POS as usize;
+    let token = tile * units + unit;
+    let active = token < tokens;
+    let query_frames = query_frames as usize;
+    let key_frames = key_frames as usize;
+
+    let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
+    let row = (sh * query_frames + qf) * tokens + select(active, token, 0);
+    let slot = unit * head_dim;
+    let mut shared_q = SharedMemory::<F>::new(units * head_dim);
+    let mut shared_do = SharedMemory::<F>::new(units * head_dim);
+    let mut acc = Array::<F>::new(head_dim);
+    let mut delta = F::new(0.0);
+    #[unroll]
+    for e in 0..head_dim {
+        shared_q[slot + e] = q[row * head_dim + e] * scale;
+        let g = dout[row * head_dim + e];
+        shared_do[slot + e] = g;
+        delta += g * o[row * head_dim + e];
+        acc[e] = F::new(0.0);
+    }
+    let mut shared_k = SharedMemory::<F>::new(key_tile * head_dim);
+    let mut shared_v = SharedMemory::<F>::new(key_tile * head_dim);
+
+    let last = qf + key_frames - query_frames;
+    let window = window as usize;
+    let first = select(window > 0 && last + 1 > window, last + 1 - window, 0);
+    let keys_base = sh * key_frames * tokens;
+    let begin = first * tokens;
+    let end = (last + 1) * tokens;
+
+    // Pass 1: the row's log-sum-exp.
+    let mut running_max = F::new(NEG_BIG);
+    let mut norm = F::new(0.0);
+    let mut t0 = begin;
+    while t0 < end {
+        let len = select(end - t0 < key_tile, end - t0, key_tile);
+        let mut idx = unit;
+        while idx < len * head_dim {
+            shared_k[idx] = k[(keys_base + t0) * head_dim + idx];
+            idx += units;
+        }
+        sync_cube();
+        for j in 0..len {
+            let s = dot::<F>(&shared_q, slot, &shared_k, j * head_dim, head_dim);
+            let new_max = F::max(running_max, s);
+            norm = norm * F::exp(running_max - new_max) + F::exp(s - new_max);
+            running_max = new_max;
+        }
+        sync_cube();
+        t0 += key_tile;
+    }
+    let lse = running_max + F::ln(norm);
+
+    // Pass 2: dq.
+    let mut t0 = begin;
+    while t0 < end {
+        let len = select(end - t0 < key_tile, end - t0, key_tile);
+        let mut idx = unit;
+        while idx < len * head_dim {
+            let offset = (keys_base + t0) * head_dim + idx;
+            shared_k[idx] = k[offset];
+            shared_v[idx] = v[offset];
+            idx += units;
+        }
+        sync_cube();
+        for j in 0..len {
+            let s = dot::<F>(&shared_q, slot, &shared_k, j * head_dim, head_dim);
+            let dp = dot::<F>(&shared_do, slot, &shared_v, j * head_dim, head_dim);
+            let ds = F::exp(s - lse) * (dp - delta);
+            #[unroll]
+            for e in 0..head_dim {
+                acc[e] += ds * shared_k[j * head_dim + e];
+            }
+        }
+        sync_cube();
+        t0 += key_tile;
+    }
+
+    if active {
+        #[unroll]
+        for e in 0..head_dim {
+            dq[row * head_dim + e] = acc[e] * scale;
+        }
+        stats[row * 2] = lse;
+        stats[row * 2 + 1] = delta;
+    }
+}
+
+/// One cube per (key frame · token tile, sequence·head); one unit per key token.
+///
+/// Key frame `kf` is seen by the query frames (as key frames) `qf` with `kf ≤ qf` and
+/// `qf − kf < window` (`window = 0`: all later ones) that are query frames, every token of
+/// each. Reads the `stats` of [`attention_backward_query`]; writes `dk` and `dv`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_key<F: Float>(
+    q: &Tensor<F>,
+    k: &Tensor<F>,
+    v: &Tensor<F>,
+    dout: &Tensor<F>,
+    stats: &Tensor<F>,
+    dk: &mut Tensor<F>,
+    dv: &mut Tensor<F>,
+    query_frames: u32,
+    key_frames: u32,
+    tokens: u32,
+    window: u32,
+    #[comptime] head_dim: usize,
+    #[comptime] units: usize,
+    #[comptime] query_tile: usize,
+) {
+    let tokens = tokens as usize;
+    let tiles = (tokens + units - 1) / units;
+    let kf = CUBE_POS_X as usize / tiles;
+    let tile = CUBE_POS_X as usize % tiles;
+    let sh = CUBE_POS_Y as usize;
+    let unit = UNIT_POS as usize;
+    let token = tile * units + unit;
+    let active = token < tokens;
+    let query_frames = query_frames as usize;
+    let key_frames = key_frames as usize;
+
+    let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
+    let row = (sh * key_frames + kf) * tokens + select(active, token, 0);
+    let slot = unit * head_dim;
+    let mut shared_k = SharedMemory::<F>::new(units * head_dim);
+    let mut shared_v = SharedMemory::<F>::new(units * head_dim);
+    let mut acc_k = Array::<F>::new(head_dim);
+    let mut acc_v = Array::<F>::new(head_dim);
+    #[unroll]
+    for e in 0..head_dim {
+        shared_k[slot + e] = k[row * head_dim + e];
+        shared_v[slot + e] = v[row * head_dim + e];
+        acc_k[e] = F::new(0.0);
+        acc_v[e] = F::new(0.0);
+    }
+    let mut shared_q = SharedMemory::<F>::new(query_tile * head_dim);
+    let mut shared_do = SharedMemory::<F>::new(query_tile * head_dim);
+    let mut shared_lse = SharedMemory::<F>::new(query_tile);
+    let mut shared_delta = SharedMemory::<F>::new(query_tile);
+
+    // Query rows that see this key frame, as query-token indices of this sequence·head.
+    let offset = key_frames - query_frames;
+    let window = window as usize;
+    let first = select(kf > offset, kf, offset) - offset;
+    let last_seen = select(
+        window > 0 && kf + window < key_frames,
+        kf + window - 1,
+        key_frames - 1,
+    );
+    let begin = first * tokens;
+    let end = select(
+        last_seen + 1 > offset + first,
+        (last_seen + 1 - offset) * tokens,
+        begin,
+    );
+    let queries_base = sh * query_frames * tokens;
+
+    let mut t0 = begin;
+    while t0 < end {
+        let len = select(end - t0 < query_tile, end - t0, query_tile);
+        let mut idx = unit;
+        while idx < len * head_dim {
+            let at = (queries_base + t0) * head_dim + idx;
+            shared_q[idx] = q[at] * scale;
+            shared_do[idx] = dout[at];
+            idx += units;
+        }
+        let mut idx = unit;
+        while idx < len {
+            shared_lse[idx] = stats[(queries_base + t0 + idx) * 2];
+            shared_delta[idx] = stats[(queries_base + t0 + idx) * 2 + 1];
+            idx += units;
+        }
+        sync_cube();
+        for i in 0..len {
+            let s = dot::<F>(&shared_q, i * head_dim, &shared_k, slot, head_dim);
+            let p = F::exp(s - shared_lse[i]);
+            let dp = dot::<F>(&shared_do, i * head_dim, &shared_v, slot, head_dim);
+            let ds = p * (dp - shared_delta[i]);
+            #[unroll]
+            for e in 0..head_dim {
+                acc_v[e] += p * shared_do[i * head_dim + e];
+                acc_k[e] += ds * shared_q[i * head_dim + e];
+            }
+        }
+        sync_cube();
+        t0 += query_tile;
+    }
+
+    if active {
+        #[unroll]
+        for e in 0..head_dim {
+            dk[row * head_dim + e] = acc_k[e];
+            dv[row * head_dim + e] = acc_v[e];
+        }
+    }
+}
