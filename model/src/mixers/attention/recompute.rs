@@ -1,17 +1,24 @@
-//! Masked block attention as one autodiff operation whose backward recomputes the attention
-//! weights (`blocks.rs`), so a training step stores queries, keys, values and the output of
-//! each attention layer but never its score matrices. Without it, burn's autodiff keeps every
-//! piece's softmax for the backward pass, which for full causal attention over 128 frames of
-//! 256 tokens is 4 GiB per head and layer.
+//! Attention as one autodiff operation with its own backward pass, so a training step stores
+//! queries, keys, values and the output of each attention layer but never its score
+//! matrices. Without it, burn's autodiff keeps every piece's softmax for the backward pass,
+//! which for full causal attention over 128 frames of 256 tokens is 4 GiB per head and layer.
+//!
+//! Two operations:
+//! - [`block_attention`]: masked block attention by tensor ops, whose backward recomputes the
+//!   weights piece by piece (`blocks.rs`); every path of every preset ends in it;
+//! - [`kernel_attention`]: the flash-style CubeCL kernels of `kernels::attention`, forward
+//!   and backward, where they are the faster choice (full causal attention over whole clips;
+//!   `kernels::attention::serves`).
 //!
 //! burn registers custom backward passes per backend type, while the model is generic over
-//! `B: Backend`; [`block_attention`] therefore recognises the autodiff backends the
-//! application runs (`Autodiff` over ndarray, wgpu and, with the `cuda` feature, cuda) by
-//! type and runs the operation on their inner backend. Any other backend, and the `none` /
-//! `reference` selection of `MEMWORLD_KERNELS` (it belongs to the attention family), gets
-//! plain autodiff through the tensor ops.
+//! `B: Backend`; the operations therefore recognise the autodiff backends the application runs
+//! (`Autodiff` over ndarray, wgpu and, with the `cuda` feature, cuda) by type and run on their
+//! inner backend. Any other backend, and the `none` / `reference` selection of
+//! `MEMWORLD_KERNELS` (both belong to the attention family), gets plain autodiff through the
+//! tensor ops.
 
 use std::any::{Any, TypeId};
+use std::fmt::Debug;
 
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
@@ -41,21 +48,50 @@ pub(crate) fn block_attention<B: Backend>(
         max_scores,
     };
     if kernel_selected(KernelKind::Attention) {
-        if let Some(out) = piece.on::<B, burn::backend::NdArray>([&q, &k, &v]) {
-            return out;
-        }
-        if let Some(out) = piece.on::<B, burn::backend::Wgpu>([&q, &k, &v]) {
-            return out;
-        }
+        let qkv = [&q, &k, &v];
+        let out = on::<B, burn::backend::NdArray, _>(&piece, qkv)
+            .or_else(|| on::<B, burn::backend::Wgpu, _>(&piece, qkv));
         #[cfg(feature = "cuda")]
-        if let Some(out) = piece.on::<B, burn::backend::Cuda>([&q, &k, &v]) {
+        let out = out.or_else(|| on::<B, burn::backend::Cuda, _>(&piece, qkv));
+        if let Some(out) = out {
             return out;
         }
     }
     masked_block_attention(q, k, v, piece.allowed, blocks, max_scores)
 }
 
-/// What a masked block attention needs besides its tensors; the backward step's identity.
+/// Frame-local attention of whole clips on the CubeCL kernels, forward and backward, when `B`
+/// is an autodiff backend over a kernel backend and the kernel serves the call; else `None`.
+///
+/// # Shapes
+/// - `q`, `k`, `v`: `[batch, n_heads, frames, tokens, head_dim]`; returns the same
+pub(crate) fn kernel_attention<B: Backend>(
+    [q, k, v]: [&Tensor<B, 5>; 3],
+    window: Option<usize>,
+) -> Option<Tensor<B, 5>> {
+    let op = KernelAttention { window };
+    let out = on::<B, burn::backend::Wgpu, _>(&op, [q, k, v]);
+    #[cfg(feature = "cuda")]
+    let out = out.or_else(|| on::<B, burn::backend::Cuda, _>(&op, [q, k, v]));
+    out
+}
+
+/// An attention computation with its own gradients, run on the inner backend `I`.
+trait AttentionOp: Clone + Debug + Send + 'static {
+    /// Whether this operation takes the call (checked before anything is recorded).
+    fn serves<I: Backend>(&self, _q: &Tensor<I, 5>) -> bool {
+        true
+    }
+    fn forward<I: Backend>(&self, qkv: [Tensor<I, 5>; 3]) -> Tensor<I, 5>;
+    /// `[dq, dk, dv]` from the inputs, the forward's output and the output gradient.
+    fn backward<I: Backend>(
+        &self,
+        qkvo: [Tensor<I, 5>; 4],
+        dout: Tensor<I, 5>,
+    ) -> [Tensor<I, 5>; 3];
+}
+
+/// Masked block attention by tensor ops (`blocks.rs`).
 #[derive(Clone, Debug)]
 struct Piece {
     allowed: Vec<bool>,
@@ -63,70 +99,105 @@ struct Piece {
     max_scores: usize,
 }
 
-/// The autodiff tensor of backend `Autodiff<I>` (burn does not export its name).
-type AdTensor<I> = <Autodiff<I> as BackendTypes>::FloatTensorPrimitive;
-
-impl Piece {
-    /// The recomputing operation when `B` is `Autodiff<I>`, else `None`.
-    fn on<B: Backend, I: Backend>(&self, [q, k, v]: [&Tensor<B, 5>; 3]) -> Option<Tensor<B, 5>> {
-        if TypeId::of::<B>() != TypeId::of::<Autodiff<I>>() {
-            return None;
-        }
-        let ad = |t: &Tensor<B, 5>| {
-            cast::<_, Tensor<Autodiff<I>, 5>>(t.clone())
-                .into_primitive()
-                .tensor()
-        };
-        let out = self.clone().record::<I>(ad(q), ad(k), ad(v));
-        Some(cast(Tensor::<Autodiff<I>, 5>::from_primitive(
-            TensorPrimitive::Float(out),
-        )))
+impl AttentionOp for Piece {
+    fn forward<I: Backend>(&self, [q, k, v]: [Tensor<I, 5>; 3]) -> Tensor<I, 5> {
+        masked_block_attention(q, k, v, self.allowed.clone(), self.blocks, self.max_scores)
     }
 
-    fn record<I: Backend>(self, q: AdTensor<I>, k: AdTensor<I>, v: AdTensor<I>) -> AdTensor<I> {
-        let forward = |piece: &Piece| {
-            masked_block_attention(
-                inner::<I>(q.primitive.clone()),
-                inner::<I>(k.primitive.clone()),
-                inner::<I>(v.primitive.clone()),
-                piece.allowed.clone(),
-                piece.blocks,
-                piece.max_scores,
-            )
-            .into_primitive()
-            .tensor()
-        };
-        let out = forward(&self);
-        let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
-        match <Piece as Backward<I, 3>>::prepare::<NoCheckpointing>(self, nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                prep.finish([q.primitive, k.primitive, v.primitive, out.clone()], out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
-    }
-}
-
-impl<I: Backend> Backward<I, 3> for Piece {
-    /// Queries, keys, values and output of the forward pass.
-    type State = [I::FloatTensorPrimitive; 4];
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let dout = inner::<I>(grads.consume::<I>(&ops.node));
-        let [q, k, v, o] = ops.state.map(inner::<I>);
-        let gradients = masked_block_attention_backward(
+    fn backward<I: Backend>(
+        &self,
+        [q, k, v, o]: [Tensor<I, 5>; 4],
+        dout: Tensor<I, 5>,
+    ) -> [Tensor<I, 5>; 3] {
+        masked_block_attention_backward(
             q,
             k,
             v,
             o,
             dout,
-            self.allowed,
+            self.allowed.clone(),
             self.blocks,
             self.max_scores,
-        );
+        )
+    }
+}
+
+/// The flash-style kernels of `kernels::attention`.
+#[derive(Clone, Debug)]
+struct KernelAttention {
+    window: Option<usize>,
+}
+
+impl AttentionOp for KernelAttention {
+    fn serves<I: Backend>(&self, q: &Tensor<I, 5>) -> bool {
+        kernels::attention::serves(q, q.dims()[2], self.window)
+    }
+
+    fn forward<I: Backend>(&self, [q, k, v]: [Tensor<I, 5>; 3]) -> Tensor<I, 5> {
+        kernels::attention::frame_attention(q, k, v, self.window)
+    }
+
+    fn backward<I: Backend>(
+        &self,
+        [q, k, v, o]: [Tensor<I, 5>; 4],
+        dout: Tensor<I, 5>,
+    ) -> [Tensor<I, 5>; 3] {
+        kernels::attention::frame_attention_backward([q, k, v, o, dout], self.window)
+    }
+}
+
+/// The autodiff tensor of backend `Autodiff<I>` (burn does not export its name).
+type AdTensor<I> = <Autodiff<I> as BackendTypes>::FloatTensorPrimitive;
+
+/// `op` recorded as one autodiff operation when `B` is `Autodiff<I>` and `op` serves the call,
+/// else `None`.
+fn on<B: Backend, I: Backend, G: AttentionOp>(
+    op: &G,
+    [q, k, v]: [&Tensor<B, 5>; 3],
+) -> Option<Tensor<B, 5>> {
+    if TypeId::of::<B>() != TypeId::of::<Autodiff<I>>() {
+        return None;
+    }
+    let ad = |t: &Tensor<B, 5>| {
+        cast::<_, Tensor<Autodiff<I>, 5>>(t.clone())
+            .into_primitive()
+            .tensor()
+    };
+    let [q, k, v]: [AdTensor<I>; 3] = [ad(q), ad(k), ad(v)];
+    if !op.serves(&inner::<I>(q.primitive.clone())) {
+        return None;
+    }
+    let out = op.forward([&q, &k, &v].map(|t| inner::<I>(t.primitive.clone())));
+    let out = out.into_primitive().tensor();
+    let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
+    let out = match <Recorded<G> as Backward<I, 3>>::prepare::<NoCheckpointing>(
+        Recorded(op.clone()),
+        nodes,
+    )
+    .compute_bound()
+    .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            prep.finish([q.primitive, k.primitive, v.primitive, out.clone()], out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(cast(Tensor::<Autodiff<I>, 5>::from_primitive(
+        TensorPrimitive::Float(out),
+    )))
+}
+
+/// The backward step of an [`AttentionOp`] on inner backend `I`.
+#[derive(Debug)]
+struct Recorded<G>(G);
+
+impl<I: Backend, G: AttentionOp> Backward<I, 3> for Recorded<G> {
+    /// Queries, keys, values and output of the forward pass.
+    type State = [I::FloatTensorPrimitive; 4];
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dout = inner::<I>(grads.consume::<I>(&ops.node));
+        let gradients = self.0.backward(ops.state.map(inner::<I>), dout);
         for (parent, grad) in ops.parents.into_iter().zip(gradients) {
             if let Some(node) = parent {
                 grads.register::<I>(node.id, grad.into_primitive().tensor());
@@ -143,5 +214,5 @@ fn inner<I: Backend>(primitive: I::FloatTensorPrimitive) -> Tensor<I, 5> {
 fn cast<S: 'static, T: 'static>(x: S) -> T {
     *(Box::new(x) as Box<dyn Any>)
         .downcast::<T>()
-        .expect("recomputing attention: backend type checked by TypeId")
+        .expect("attention autodiff operation: backend type checked by TypeId")
 }

@@ -308,14 +308,19 @@ fn frames_older_than_the_window_never_influence_a_frame() {
     }
 }
 
-#[test]
-fn gradients_of_blocked_path_match_reference() {
-    type Ad = Autodiff<Cpu>;
-    let dev = Default::default();
-    let attn = layer::<Ad>(Some(2), 2, &dev);
-    let x = input::<Ad, 5>(8, [1, 5, 2, 3, D_MODEL], &dev).require_grad();
-    let r = input::<Ad, 5>(9, [1, 5, 2, 3, D_MODEL], &dev);
-    let grad_x = |y: Tensor<Ad, 5>| {
+/// Gradients of the layer (its input and W^Q) through its training path equal those through
+/// the dense reference.
+fn check_gradients_match_reference<B: burn::tensor::backend::AutodiffBackend>(
+    window: Option<usize>,
+    chunk: usize,
+    frames: usize,
+    tol: f64,
+    dev: &B::Device,
+) {
+    let attn = layer::<B>(window, chunk, dev);
+    let x = input::<B, 5>(8, [1, frames, 2, 3, D_MODEL], dev).require_grad();
+    let r = input::<B, 5>(9, [1, frames, 2, 3, D_MODEL], dev);
+    let grad_x = |y: Tensor<B, 5>| {
         let grads = (y * r.clone()).sum().backward();
         let gx = x.grad(&grads).expect("x has a gradient");
         let gw = attn.q_proj.weight.grad(&grads).expect("W^Q has a gradient");
@@ -323,8 +328,24 @@ fn gradients_of_blocked_path_match_reference() {
     };
     let (gx, gw) = grad_x(attn.forward(x.clone(), 0));
     let (rx, rw) = grad_x(attn.forward_reference(x.clone(), 0));
-    assert_close("dL/dx blocked vs reference", gx, rx, 1e-4, 1e-6);
-    assert_close("dL/dW_Q blocked vs reference", gw, rw, 1e-4, 1e-6);
+    let what = |name| format!("{name} training path vs reference, window {window:?}");
+    assert_close(&what("dL/dx"), gx, rx, tol, 1e-6);
+    assert_close(&what("dL/dW_Q"), gw, rw, tol, 1e-6);
+}
+
+#[test]
+fn gradients_of_blocked_path_match_reference() {
+    check_gradients_match_reference::<Autodiff<Cpu>>(Some(2), 2, 5, 1e-4, &Default::default());
+    check_gradients_match_reference::<Autodiff<Cpu>>(None, 1, 5, 1e-4, &Default::default());
+}
+
+/// On a kernel backend, full causal attention trains through the flash-style kernels
+/// (forward and backward), windowed attention through the recomputing tensor ops.
+fn gpu_gradients_match_reference<T: GpuTarget>() {
+    let Some(dev) = T::device() else { return };
+    let tol = kernels::tolerance::matmul_rel_error::<T::B>().max(1e-4);
+    check_gradients_match_reference::<Autodiff<T::B>>(None, 1, 5, tol, &dev);
+    check_gradients_match_reference::<Autodiff<T::B>>(Some(2), 2, 5, tol, &dev);
 }
 
 #[test]
@@ -542,6 +563,7 @@ fn gpu_recomputing_backward_matches_autodiff<T: GpuTarget>() {
 
 kernels::gpu_tests!(
     gpu_forward_and_streaming_match_reference,
+    gpu_gradients_match_reference,
     gpu_recomputing_backward_matches_autodiff
 );
 
