@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use burn::backend::Autodiff;
 use burn::tensor::{backend::Backend, Distribution, ElementConversion, Tensor};
 use clap::{Args, ValueEnum};
 use model::mixers::attention::tensor_op_frame_attention;
@@ -30,6 +31,11 @@ pub enum KernelOp {
     Step,
     /// Frame-local attention forward over whole clips.
     Attention,
+    /// Frame-local attention forward and backward over whole clips, against the model's
+    /// tensor-op training path under autodiff (with `MEMWORLD_KERNELS=none`: burn's autodiff
+    /// storing the scores; else the backward that recomputes them). Gradients of all three
+    /// inputs are compared.
+    AttentionBackward,
 }
 
 /// Time each kernel against its tensor-op reference over a sweep of the model's shapes.
@@ -50,8 +56,12 @@ pub struct KernelsBenchArgs {
     /// Block sides (in tokens) for the SSD rows.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     pub blocks: Vec<usize>,
-    /// Kernels to time.
-    #[arg(long, value_delimiter = ',', default_value = "ssd,step,attention")]
+    /// Kernels to time (attention-backward: forward and backward together).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ssd,step,attention,attention-backward"
+    )]
     pub ops: Vec<KernelOp>,
     /// Timed calls per implementation and shape (the median is reported).
     #[arg(long, default_value_t = 5)]
@@ -191,6 +201,20 @@ fn measure<B: Backend, const D: usize>(
     }
 }
 
+/// `[dq, dk, dv]` (concatenated over frames) of the tensor-op attention under autodiff for the
+/// output gradient `dout`, forward included.
+fn tensor_op_gradients<B: Backend>(
+    [q, k, v, dout]: [&Tensor<B, 5>; 4],
+    window: Option<usize>,
+) -> Tensor<B, 5> {
+    let track = |t: &Tensor<B, 5>| Tensor::<Autodiff<B>, 5>::from_inner(t.clone()).require_grad();
+    let (q, k, v) = (track(q), track(k), track(v));
+    let out = tensor_op_frame_attention(q.clone(), k.clone(), v.clone(), window, 1);
+    let grads = (out * Tensor::from_inner(dout.clone())).sum().backward();
+    let grad = |t: &Tensor<Autodiff<B>, 5>| t.grad(&grads).expect("attention input has a gradient");
+    Tensor::cat(vec![grad(&q), grad(&k), grad(&v)], 2)
+}
+
 fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Result<()> {
     if kernels::dispatch::kernel_runtime::<B>(burn::tensor::DType::F32).is_none() {
         bail!(
@@ -296,7 +320,7 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                         },
                     ));
                 }
-                KernelOp::Attention => {
+                KernelOp::Attention | KernelOp::AttentionBackward => {
                     let Some(window) = attention_window else {
                         continue;
                     };
@@ -316,21 +340,45 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                         )
                     };
                     let (q, k, v) = (qkv(), qkv(), qkv());
-                    rows.push(measure(
-                        op,
-                        shape,
-                        args,
-                        device,
-                        || tensor_op_frame_attention(q.clone(), k.clone(), v.clone(), window, 1),
-                        || {
-                            kernels::attention::frame_attention(
-                                q.clone(),
-                                k.clone(),
-                                v.clone(),
-                                window,
-                            )
-                        },
-                    ));
+                    let kernel = || {
+                        kernels::attention::frame_attention(q.clone(), k.clone(), v.clone(), window)
+                    };
+                    let row = if op == KernelOp::Attention {
+                        measure(
+                            op,
+                            shape,
+                            args,
+                            device,
+                            || {
+                                tensor_op_frame_attention(
+                                    q.clone(),
+                                    k.clone(),
+                                    v.clone(),
+                                    window,
+                                    1,
+                                )
+                            },
+                            kernel,
+                        )
+                    } else {
+                        let dout = qkv();
+                        measure(
+                            op,
+                            shape,
+                            args,
+                            device,
+                            || tensor_op_gradients([&q, &k, &v, &dout], window),
+                            || {
+                                let out = kernel();
+                                let grads = kernels::attention::frame_attention_backward(
+                                    [q.clone(), k.clone(), v.clone(), out, dout.clone()],
+                                    window,
+                                );
+                                Tensor::cat(grads.to_vec(), 2)
+                            },
+                        )
+                    };
+                    rows.push(row);
                 }
             }
         }
@@ -349,11 +397,13 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
         report.config, report.backend, args.reps
     );
     println!(
-        "{:<10} {:>12} {:>12} {:>9} {:>10}  shape",
+        "{:<18} {:>12} {:>12} {:>9} {:>10}  shape",
         "kernel", "reference ms", "kernel ms", "speedup", "rel error"
     );
     for r in &report.rows {
-        let op = format!("{:?}", r.op).to_lowercase();
+        let op =
+            r.op.to_possible_value()
+                .map_or_else(|| format!("{:?}", r.op), |v| v.get_name().to_string());
         match (
             &r.error,
             r.reference_ms,
@@ -362,11 +412,11 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
             r.rel_error,
         ) {
             (None, Some(rm), Some(km), Some(s), Some(e)) => println!(
-                "{op:<10} {rm:>12.3} {km:>12.3} {s:>8.2}x {e:>10.1e}  {}",
+                "{op:<18} {rm:>12.3} {km:>12.3} {s:>8.2}x {e:>10.1e}  {}",
                 r.shape
             ),
             (err, ..) => println!(
-                "{op:<10} {:>12} {:>12} {:>9} {:>10}  {} ({})",
+                "{op:<18} {:>12} {:>12} {:>9} {:>10}  {} ({})",
                 "-",
                 "-",
                 "-",

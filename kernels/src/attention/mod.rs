@@ -23,9 +23,8 @@ use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtim
 use backward::launch_frame_attention_backward;
 use forward::launch_frame_attention;
 
-/// Should [`frame_attention`] serve this call instead of the caller's tensor ops? Yes when the
-/// kernels serve `B` and `q`'s dtype ([`crate::kernels_serve`]), the head fits
-/// (≤ 64: the accumulator row is thread-private) and the kernel is the faster choice. Measured
+/// Should [`frame_attention`] serve this call (outside autodiff) instead of the caller's tensor
+/// ops? Yes when the kernels [`takes`] it and the kernel is the faster choice. Measured
 /// on an H200 (`memworld bench kernels`, `bench dream`), it is for full causal attention (the
 /// tensor ops build the whole score matrix) and for the few query rows of streamed frames (keys
 /// split across cubes), not for windowed attention over whole clips, where burn's matmuls were
@@ -34,12 +33,18 @@ use forward::launch_frame_attention;
 /// # Shapes
 /// - `q`: `[batch, heads, query_frames, tokens, head_dim]`, the last of `key_frames`
 pub fn serves<B: Backend>(q: &Tensor<B, 5>, key_frames: usize, window: Option<usize>) -> bool {
-    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
+    let [batch, heads, query_frames, tokens, _] = q.dims();
     let visible = window.map_or(key_frames, |w| w.min(key_frames)) * tokens;
-    crate::kernels_serve::<B>(crate::KernelKind::Attention, q.dtype())
-        && head_dim <= forward::MAX_HEAD_DIM
+    takes(q)
         && (window.is_none()
             || forward::key_splits(batch * heads * query_frames * tokens, visible) > 1)
+}
+
+/// Can the kernels (forward and backward) take this call: they serve `B` and `q`'s dtype
+/// ([`crate::kernels_serve`]) and the head fits (≤ 64: the accumulator row is thread-private)?
+pub fn takes<B: Backend>(q: &Tensor<B, 5>) -> bool {
+    crate::kernels_serve::<B>(crate::KernelKind::Attention, q.dtype())
+        && q.dims()[4] <= forward::MAX_HEAD_DIM
 }
 
 /// Frame-local attention on the kernel, whatever [`serves`] would say; `B` must have the

@@ -17,9 +17,10 @@
 //! Both end in masked block attention (`blocks.rs`): a frame-level bias (0 or −∞) that
 //! broadcasts over tokens, never a token-level mask; under autodiff it is one operation whose
 //! backward recomputes the scores (`recompute.rs`).
-//! On burn's CubeCL backends, where it is the faster choice (`kernels::attention::serves`),
-//! both give way to the flash-style kernels of `kernels::attention` (no score matrix at all),
-//! forward and, under autodiff, backward (`recompute.rs`); these paths are their reference.
+//! On burn's CubeCL backends, where it is the faster choice (`kernels::attention::serves`;
+//! in training, full causal attention over long clips), both give way to the flash-style
+//! kernels of `kernels::attention` (no score matrix at all), forward and, under autodiff,
+//! backward (`recompute.rs`); these paths are their reference.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -28,7 +29,7 @@ use burn::tensor::{backend::Backend, Tensor};
 
 use super::blocks::MAX_SCORE_ELEMENTS;
 use super::cache::KvCache;
-use super::recompute::{block_attention, kernel_attention};
+use super::recompute::{block_attention, kernel_attention, TRAINING_KERNEL_MIN_KEYS};
 use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
 use crate::precision::linear;
 
@@ -214,9 +215,10 @@ impl<B: Backend> FrameLocalAttention<B> {
             return kernels::attention::frame_attention(q, k, v, self.window);
         }
         match (cache, self.window) {
-            (None, _) => kernel_attention([&q, &k, &v], self.window).unwrap_or_else(|| {
-                tensor_op_frame_attention(q, k, v, self.window, self.chunk_frames)
-            }),
+            (None, _) => kernel_attention([&q, &k, &v], self.window, TRAINING_KERNEL_MIN_KEYS)
+                .unwrap_or_else(|| {
+                    tensor_op_frame_attention(q, k, v, self.window, self.chunk_frames)
+                }),
             (Some(cache), Some(window)) if held + f > self.chunk_frames + window - 1 => {
                 let hist = cache.held_in_frame_order();
                 blocked_attention(q, k, v, hist, window, self.chunk_frames)

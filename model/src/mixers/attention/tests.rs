@@ -7,7 +7,7 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 use scenes::Rng;
 
 use super::blocks::masked_block_attention;
-use super::recompute::block_attention;
+use super::recompute::{block_attention, kernel_attention};
 use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
 use super::*;
 use crate::tolerance::{assert_close, diff, to_vec};
@@ -339,13 +339,48 @@ fn gradients_of_blocked_path_match_reference() {
     check_gradients_match_reference::<Autodiff<Cpu>>(None, 1, 5, 1e-4, &Default::default());
 }
 
-/// On a kernel backend, full causal attention trains through the flash-style kernels
-/// (forward and backward), windowed attention through the recomputing tensor ops.
+/// On a kernel backend, short clips train through the recomputing tensor ops.
 fn gpu_gradients_match_reference<T: GpuTarget>() {
     let Some(dev) = T::device() else { return };
     let tol = kernels::tolerance::matmul_rel_error::<T::B>().max(1e-4);
     check_gradients_match_reference::<Autodiff<T::B>>(None, 1, 5, tol, &dev);
     check_gradients_match_reference::<Autodiff<T::B>>(Some(2), 2, 5, tol, &dev);
+}
+
+/// The attention kernels as one autodiff operation (what full causal attention over long
+/// clips trains through) give the output and gradients of burn's autodiff through the dense
+/// reference, with and without a window.
+fn gpu_kernel_operation_matches_autodiff<T: GpuTarget>() {
+    let Some(dev) = T::device() else { return };
+    type A<T> = Autodiff<<T as GpuTarget>::B>;
+    let tol = kernels::tolerance::matmul_rel_error::<T::B>().max(1e-4);
+    let [b, nh, f, t, hd] = [2, 2, 5, 6, 8];
+    let tensor = |seed| input::<A<T>, 5>(seed, [b, nh, f, t, hd], &dev);
+    let r = tensor(4);
+    for window in [None, Some(2)] {
+        let run = |use_kernel: bool| {
+            let [q, k, v] = [1, 2, 3].map(|s| tensor(s).require_grad());
+            let out = if use_kernel {
+                kernel_attention([&q, &k, &v], window, 0).expect("the kernel serves the call")
+            } else {
+                let flat = |x: Tensor<A<T>, 5>| x.reshape([b, nh, f * t, hd]);
+                let mask = frame_mask::<A<T>>(f, t, window, &dev);
+                reference_attention(flat(q.clone()), flat(k.clone()), flat(v.clone()), mask)
+                    .reshape([b, nh, f, t, hd])
+            };
+            let grads = (out.clone() * r.clone()).sum().backward();
+            let grad = |x: &Tensor<A<T>, 5>| x.grad(&grads).expect("input has a gradient");
+            [out.inner(), grad(&q), grad(&k), grad(&v)]
+        };
+        let (kernel, reference) = (run(true), run(false));
+        for ((name, got), want) in ["output", "dq", "dk", "dv"]
+            .iter()
+            .zip(kernel)
+            .zip(reference)
+        {
+            assert_close(&format!("{name}, window {window:?}"), got, want, tol, 1e-6);
+        }
+    }
 }
 
 #[test]
@@ -564,6 +599,7 @@ fn gpu_recomputing_backward_matches_autodiff<T: GpuTarget>() {
 kernels::gpu_tests!(
     gpu_forward_and_streaming_match_reference,
     gpu_gradients_match_reference,
+    gpu_kernel_operation_matches_autodiff,
     gpu_recomputing_backward_matches_autodiff
 );
 
