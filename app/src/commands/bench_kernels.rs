@@ -23,7 +23,7 @@ use super::bench::stats;
 
 /// Kernels the bench can time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum KernelOp {
     /// Chunked SSD forward over block-wise sequences (one per spatial block).
     Ssd,
