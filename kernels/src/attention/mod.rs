@@ -63,19 +63,8 @@ pub fn frame_attention<B: Backend>(
     v: Tensor<B, 5>,
     window: Option<usize>,
 ) -> Tensor<B, 5> {
-    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
-    let key_frames = k.dims()[2];
-    assert_eq!(
-        k.dims(),
-        [batch, heads, key_frames, tokens, head_dim],
-        "frame attention: keys must be [batch, heads, frames, tokens, head_dim] like the queries"
-    );
-    assert_eq!(
-        v.dims(),
-        k.dims(),
-        "frame attention: values must match keys"
-    );
-    assert!(window != Some(0), "frame attention: window must be ≥ 1");
+    let ([batch, heads, query_frames, tokens, head_dim], key_frames) =
+        check_layout("frame attention", &q, [("k", &k), ("v", &v)], [], window);
     let kind = kernel_runtime::<B>(q.dtype()).expect("attention kernel: backend has no kernels");
     let flat = |t: Tensor<B, 5>, frames| t.reshape([batch * heads, frames, tokens, head_dim]);
     let out = with_runtime!(kind, R => {
@@ -103,23 +92,12 @@ pub fn frame_attention_backward<B: Backend>(
     [q, k, v, o, dout]: [Tensor<B, 5>; 5],
     window: Option<usize>,
 ) -> [Tensor<B, 5>; 3] {
-    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
-    let key_frames = k.dims()[2];
-    for (name, t, frames) in [
-        ("o", &o, query_frames),
-        ("dout", &dout, query_frames),
-        ("k", &k, key_frames),
-        ("v", &v, key_frames),
-    ] {
-        assert_eq!(
-            t.dims(),
-            [batch, heads, frames, tokens, head_dim],
-            "frame attention backward: {name} does not match the queries' layout"
-        );
-    }
-    assert!(
-        window != Some(0),
-        "frame attention backward: window must be ≥ 1"
+    let ([batch, heads, query_frames, tokens, head_dim], key_frames) = check_layout(
+        "frame attention backward",
+        &q,
+        [("k", &k), ("v", &v)],
+        [("o", &o), ("dout", &dout)],
+        window,
     );
     let kind =
         kernel_runtime::<B>(q.dtype()).expect("attention backward kernel: backend has no kernels");
@@ -149,4 +127,32 @@ pub fn frame_attention_backward<B: Backend>(
         dk.reshape([batch, heads, key_frames, tokens, head_dim]),
         dv.reshape([batch, heads, key_frames, tokens, head_dim]),
     ]
+}
+
+/// Panics unless `keys` are laid out like `q` over their own number of frames (taken from the
+/// first), `like_q` exactly like `q`, and the window is at least one frame; returns `q`'s
+/// dims and the number of key frames.
+fn check_layout<B: Backend, const N: usize>(
+    what: &str,
+    q: &Tensor<B, 5>,
+    keys: [(&str, &Tensor<B, 5>); 2],
+    like_q: [(&str, &Tensor<B, 5>); N],
+    window: Option<usize>,
+) -> ([usize; 5], usize) {
+    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
+    let key_frames = keys[0].1.dims()[2];
+    let expected = |frames| [batch, heads, frames, tokens, head_dim];
+    for (name, t, frames) in keys
+        .into_iter()
+        .map(|(n, t)| (n, t, key_frames))
+        .chain(like_q.into_iter().map(|(n, t)| (n, t, query_frames)))
+    {
+        assert_eq!(
+            t.dims(),
+            expected(frames),
+            "{what}: {name} must be [batch, heads, frames, tokens, head_dim] like the queries"
+        );
+    }
+    assert!(window != Some(0), "{what}: window must be ≥ 1");
+    (q.dims(), key_frames)
 }
