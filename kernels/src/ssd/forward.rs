@@ -3,7 +3,7 @@
 use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
-use super::kernel::{chunked_ssd_forward, ssd_step_forward};
+use super::kernel::{chunk_state_scan, chunked_ssd_forward, ssd_step_forward};
 
 /// Shared-memory budget of one cube, in f32 elements: WebGPU's guaranteed 16 KiB.
 const SHARED_F32: usize = 16 * 1024 / 4;
@@ -109,6 +109,38 @@ pub(crate) fn launch_ssd_step<R: CubeRuntime>(
         groups as u32,
         head_dim,
         d_state,
+    );
+}
+
+/// The chunk scan into the given outputs (see the kernel for the recurrence).
+///
+/// # Shapes
+/// - `log_decay`: `[rows, chunks]`, `local`, `states`: `[rows, chunks, width]`
+/// - `initial`, `last`: `[rows, width]`
+pub(crate) fn launch_chunk_scan<R: CubeRuntime>(
+    log_decay: CubeTensor<R>,
+    local: CubeTensor<R>,
+    initial: CubeTensor<R>,
+    states: CubeTensor<R>,
+    last: CubeTensor<R>,
+    reverse: bool,
+) {
+    let shape = local.meta.shape();
+    let [rows, chunks, width] = [shape[0], shape[1], shape[2]];
+    let client = local.client.clone();
+    let units = 256;
+    chunk_state_scan::launch::<f32, R>(
+        &client,
+        CubeCount::Static(width.div_ceil(units) as u32, rows as u32, 1),
+        CubeDim::new_1d(units as u32),
+        log_decay.into_tensor_arg(),
+        local.into_tensor_arg(),
+        initial.into_tensor_arg(),
+        states.into_tensor_arg(),
+        last.into_tensor_arg(),
+        chunks as u32,
+        width as u32,
+        reverse as u32,
     );
 }
 

@@ -191,3 +191,36 @@ pub fn ssd_step_forward<F: Float>(
     }
     y[idx] = out;
 }
+
+/// The scan over chunks that SSD's state passing is (stage 4 of the chunk algorithm, and its
+/// transpose in the backward pass): per row and element `e`,
+/// `states[k] = s; s ← exp(log_decay[k]) s + local[k]` for `k = 0, 1, …` (or in reverse order),
+/// starting from `initial`, leaving the last `s` in `last`. One unit per (row, element).
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub fn chunk_state_scan<F: Float>(
+    log_decay: &Tensor<F>,
+    local: &Tensor<F>,
+    initial: &Tensor<F>,
+    states: &mut Tensor<F>,
+    last: &mut Tensor<F>,
+    chunks: u32,
+    width: u32,
+    reverse: u32,
+) {
+    let e = CUBE_POS_X as usize * CUBE_DIM_X as usize + UNIT_POS_X as usize;
+    let row = CUBE_POS_Y as usize;
+    let width = width as usize;
+    if e >= width {
+        terminate!();
+    }
+    let chunks = chunks as usize;
+    let mut s = initial[row * width + e];
+    for step in 0..chunks {
+        let k = select(reverse == 1, chunks - 1 - step, step);
+        let at = (row * chunks + k) * width + e;
+        states[at] = s;
+        s = F::exp(log_decay[row * chunks + k]) * s + local[at];
+    }
+    last[row * width + e] = s;
+}

@@ -5,7 +5,6 @@
 //! `h_t = exp(Δ_t A) h_{t−1} + Δ_t x_t B_tᵀ`, `y_t = h_t C_t` (no D skip; the layer adds it).
 //! The tensor-op references are `model::mixers::ssd::{chunked_ssd, reference_ssd}`;
 //! [`reference`] here is an independent f64 host recurrence the tests compare against.
-//! Backward kernels do not exist yet: under autodiff the model uses its reference.
 
 mod forward;
 mod kernel;
@@ -16,7 +15,7 @@ mod tests;
 use burn::tensor::{backend::Backend, Tensor};
 
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
-use forward::{dims4, launch_chunked_ssd, launch_ssd_step};
+use forward::{dims4, launch_chunk_scan, launch_chunked_ssd, launch_ssd_step};
 
 /// Should [`chunked_ssd`] serve this call instead of the caller's tensor ops? Yes when the
 /// kernels serve `B` and `x`'s dtype ([`crate::kernels_serve`]) and the heads fit
@@ -107,5 +106,50 @@ pub fn ssd_step<B: Backend>(
             new_state.clone(),
         );
         (from_cube::<B, R, 3>(y), from_cube::<B, R, 4>(new_state))
+    })
+}
+
+/// The scan over chunks on the kernel, for every row in one launch: per row,
+/// `states[k] = s; s ← exp(log_decay[k]) s + local[k]` over `k = 0, 1, …` (`k` descending when
+/// `reverse`), `s` starting at `initial`; returns `states` and the last `s`. `B` must have the
+/// kernels (see [`crate::dispatch::kernel_runtime`]).
+///
+/// Forward, it gives the state entering each chunk from the states the chunks make; in
+/// reverse, the gradient each chunk's final state receives from the chunks after it.
+///
+/// # Shapes
+/// - `log_decay`: `[rows, chunks]`, `local`: `[rows, chunks, width]`, `initial`: `[rows, width]`
+/// - returns `[rows, chunks, width]` and `[rows, width]`
+pub fn chunk_scan<B: Backend>(
+    log_decay: Tensor<B, 2>,
+    local: Tensor<B, 3>,
+    initial: Tensor<B, 2>,
+    reverse: bool,
+) -> (Tensor<B, 3>, Tensor<B, 2>) {
+    let [rows, chunks, width] = local.dims();
+    assert_eq!(
+        log_decay.dims(),
+        [rows, chunks],
+        "chunk scan: log_decay must be [rows, chunks]"
+    );
+    assert_eq!(
+        initial.dims(),
+        [rows, width],
+        "chunk scan: initial must be [rows, width]"
+    );
+    let kind = kernel_runtime::<B>(local.dtype()).expect("chunk scan: backend has no kernels");
+    with_runtime!(kind, R => {
+        let local = to_cube::<B, R, 3>(local);
+        let states = empty_f32(&local, &[rows, chunks, width]);
+        let last = empty_f32(&local, &[rows, width]);
+        launch_chunk_scan::<R>(
+            to_cube::<B, R, 2>(log_decay),
+            local,
+            to_cube::<B, R, 2>(initial),
+            states.clone(),
+            last.clone(),
+            reverse,
+        );
+        (from_cube::<B, R, 3>(states), from_cube::<B, R, 2>(last))
     })
 }

@@ -1,5 +1,6 @@
 //! The SSD recurrence on the host in f64, step by step — the independent computation the
-//! kernel tests compare against (`h_t = exp(Δ_t A) h_{t−1} + Δ_t x_t B_tᵀ`, `y_t = h_t C_t`).
+//! kernel tests compare against (`h_t = exp(Δ_t A) h_{t−1} + Δ_t x_t B_tᵀ`, `y_t = h_t C_t`),
+//! and the scan over chunks element by element.
 
 /// Sizes of an SSD problem.
 #[derive(Clone, Copy, Debug)]
@@ -54,4 +55,31 @@ pub fn recurrent_ssd(
         }
     }
     (y, state.into_iter().map(|v| v as f32).collect())
+}
+
+/// The chunk scan of [`crate::ssd::chunk_scan`] in f64 over row-major host arrays
+/// (`log_decay` `[rows, chunks]`, `local` `[rows, chunks, width]`, `initial` `[rows, width]`);
+/// returns `(states, last)`.
+pub fn chunk_scan_host(
+    log_decay: &[f32],
+    local: &[f32],
+    initial: &[f32],
+    [rows, chunks, width]: [usize; 3],
+    reverse: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut states = vec![0.0f32; rows * chunks * width];
+    let mut last = vec![0.0f32; rows * width];
+    for row in 0..rows {
+        for e in 0..width {
+            let mut s = initial[row * width + e] as f64;
+            for step in 0..chunks {
+                let k = if reverse { chunks - 1 - step } else { step };
+                let at = (row * chunks + k) * width + e;
+                states[at] = s as f32;
+                s = (log_decay[row * chunks + k] as f64).exp() * s + local[at] as f64;
+            }
+            last[row * width + e] = s as f32;
+        }
+    }
+    (states, last)
 }

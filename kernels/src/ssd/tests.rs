@@ -4,8 +4,8 @@
 
 use burn::tensor::{Tensor, TensorData};
 
-use super::forward::{launch_chunked_ssd, launch_ssd_step};
-use super::reference::{recurrent_ssd, SsdDims};
+use super::forward::{launch_chunk_scan, launch_chunked_ssd, launch_ssd_step};
+use super::reference::{chunk_scan_host, recurrent_ssd, SsdDims};
 use crate::dispatch::{from_cube, to_cube};
 use crate::testing::{cube_input, host, nan_output, uniform, Device, GpuTarget};
 use crate::tolerance::{assert_close_slices, to_vec};
@@ -191,7 +191,57 @@ fn round_trip_through_the_cube_tensor_keeps_values<T: GpuTarget>() {
     assert_eq!(to_vec(back), expected);
 }
 
+fn chunk_scan_equals_the_host_scan_both_ways<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    // One element; widths below, at and past a cube of 256; one chunk; many chunks.
+    for (k, [rows, chunks, width]) in [
+        [1, 1, 1],
+        [3, 5, 7],
+        [2, 9, 256],
+        [4, 40, 300],
+        [1, 513, 33],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seed = 60 + 3 * k as u64;
+        let log_decay = uniform(rows * chunks, -3.0, 0.0, seed);
+        let local = uniform(rows * chunks * width, -1.0, 1.0, seed + 1);
+        let initial = uniform(rows * width, -1.0, 1.0, seed + 2);
+        for reverse in [false, true] {
+            let states = nan_output::<T, _>([rows, chunks, width], &device);
+            let last = nan_output::<T, _>([rows, width], &device);
+            launch_chunk_scan::<T::R>(
+                cube_input::<T, 2>(&log_decay, [rows, chunks], &device),
+                cube_input::<T, 3>(&local, [rows, chunks, width], &device),
+                cube_input::<T, 2>(&initial, [rows, width], &device),
+                states.clone(),
+                last.clone(),
+                reverse,
+            );
+            let (states_ref, last_ref) =
+                chunk_scan_host(&log_decay, &local, &initial, [rows, chunks, width], reverse);
+            let what = format!("[{rows}, {chunks}, {width}] reverse {reverse}");
+            assert_close_slices(
+                &format!("states {what}"),
+                &host::<T, 3>(states),
+                &states_ref,
+                1e-5,
+                1e-6,
+            );
+            assert_close_slices(
+                &format!("last {what}"),
+                &host::<T, 2>(last),
+                &last_ref,
+                1e-5,
+                1e-6,
+            );
+        }
+    }
+}
+
 crate::gpu_tests!(
+    chunk_scan_equals_the_host_scan_both_ways,
     chunked_kernel_equals_recurrence_on_awkward_shapes,
     public_entry_point_defaults_to_a_zero_initial_state,
     step_kernel_equals_one_step_of_the_recurrence,

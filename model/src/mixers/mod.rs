@@ -3,4 +3,5 @@
 
 pub mod attention;
 pub mod blockwise;
+mod custom_op;
 pub mod ssd;

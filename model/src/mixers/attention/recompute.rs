@@ -10,14 +10,12 @@
 //!   and backward, where they are the faster choice: full causal attention over long clips
 //!   ([`TRAINING_KERNEL_MIN_KEYS`]).
 //!
-//! burn registers custom backward passes per backend type, while the model is generic over
-//! `B: Backend`; the operations therefore recognise the autodiff backends the application runs
-//! (`Autodiff` over ndarray, wgpu and, with the `cuda` feature, cuda) by type and run on their
-//! inner backend. Any other backend, and the `none` / `reference` selection of
+//! The operations recognise the autodiff backends the application runs (`Autodiff` over
+//! ndarray, wgpu and, with the `cuda` feature, cuda) by type and run on their inner backend
+//! (`custom_op.rs`). Any other backend, and the `none` / `reference` selection of
 //! `MEMWORLD_KERNELS` (both belong to the attention family), gets plain autodiff through the
 //! tensor ops.
 
-use std::any::{Any, TypeId};
 use std::fmt::Debug;
 
 use burn::backend::autodiff::{
@@ -25,10 +23,11 @@ use burn::backend::autodiff::{
     grads::Gradients,
     ops::{Backward, Ops, OpsKind},
 };
-use burn::backend::Autodiff;
-use burn::tensor::backend::{Backend, BackendTypes};
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
 use kernels::{kernel_selected, KernelKind};
+
+use crate::mixers::custom_op::{autodiff_tensor, from_autodiff, inner, is_autodiff_over, AdTensor};
 
 use super::blocks::{masked_block_attention, masked_block_attention_backward};
 
@@ -159,28 +158,20 @@ impl AttentionOp for KernelAttention {
     }
 }
 
-/// The autodiff tensor of backend `Autodiff<I>` (burn does not export its name).
-type AdTensor<I> = <Autodiff<I> as BackendTypes>::FloatTensorPrimitive;
-
 /// `op` recorded as one autodiff operation when `B` is `Autodiff<I>` and `op` serves the call,
 /// else `None`.
 fn on<B: Backend, I: Backend, G: AttentionOp>(
     op: &G,
     [q, k, v]: [&Tensor<B, 5>; 3],
 ) -> Option<Tensor<B, 5>> {
-    if TypeId::of::<B>() != TypeId::of::<Autodiff<I>>() {
+    if !is_autodiff_over::<B, I>() {
         return None;
     }
-    let ad = |t: &Tensor<B, 5>| {
-        cast::<_, Tensor<Autodiff<I>, 5>>(t.clone())
-            .into_primitive()
-            .tensor()
-    };
-    let [q, k, v]: [AdTensor<I>; 3] = [ad(q), ad(k), ad(v)];
-    if !op.serves(&inner::<I>(q.primitive.clone())) {
+    let [q, k, v]: [AdTensor<I>; 3] = [q, k, v].map(autodiff_tensor::<B, I, 5>);
+    if !op.serves(&inner::<I, 5>(q.primitive.clone())) {
         return None;
     }
-    let out = op.forward([&q, &k, &v].map(|t| inner::<I>(t.primitive.clone())));
+    let out = op.forward([&q, &k, &v].map(|t| inner::<I, 5>(t.primitive.clone())));
     let out = out.into_primitive().tensor();
     let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
     let out = match <Recorded<G> as Backward<I, 3>>::prepare::<NoCheckpointing>(
@@ -195,9 +186,7 @@ fn on<B: Backend, I: Backend, G: AttentionOp>(
         }
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
-    Some(cast(Tensor::<Autodiff<I>, 5>::from_primitive(
-        TensorPrimitive::Float(out),
-    )))
+    Some(from_autodiff::<B, I, 5>(out))
 }
 
 /// The backward step of an [`AttentionOp`] on inner backend `I`.
@@ -209,23 +198,12 @@ impl<I: Backend, G: AttentionOp> Backward<I, 3> for Recorded<G> {
     type State = [I::FloatTensorPrimitive; 4];
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let dout = inner::<I>(grads.consume::<I>(&ops.node));
-        let gradients = self.0.backward(ops.state.map(inner::<I>), dout);
+        let dout = inner::<I, 5>(grads.consume::<I>(&ops.node));
+        let gradients = self.0.backward(ops.state.map(inner::<I, 5>), dout);
         for (parent, grad) in ops.parents.into_iter().zip(gradients) {
             if let Some(node) = parent {
                 grads.register::<I>(node.id, grad.into_primitive().tensor());
             }
         }
     }
-}
-
-fn inner<I: Backend>(primitive: I::FloatTensorPrimitive) -> Tensor<I, 5> {
-    Tensor::from_primitive(TensorPrimitive::Float(primitive))
-}
-
-/// `x` as a value of type `T`, which callers have checked it is (by `TypeId`).
-fn cast<S: 'static, T: 'static>(x: S) -> T {
-    *(Box::new(x) as Box<dyn Any>)
-        .downcast::<T>()
-        .expect("attention autodiff operation: backend type checked by TypeId")
 }

@@ -39,44 +39,14 @@ pub fn chunked_ssd<B: Backend>(
     // few tokens must not pay for a padded 64-step chunk); the result is the same.
     let l = chunk_size.min(seq);
     let n_chunks = seq.div_ceil(l);
-    let padded = n_chunks * l;
 
     // Zero padding to whole chunks is exact: Δ = 0 there, so a_t = 1 and nothing is added, and
     // the final state is the one after step `seq`.
-    let (x, dt, b, c) = if padded > seq {
-        let pad = padded - seq;
-        (
-            Tensor::cat(
-                vec![x, Tensor::zeros([batch, pad, heads, head_dim], &device)],
-                1,
-            ),
-            Tensor::cat(vec![dt, Tensor::zeros([batch, pad, heads], &device)], 1),
-            Tensor::cat(
-                vec![b, Tensor::zeros([batch, pad, groups, d_state], &device)],
-                1,
-            ),
-            Tensor::cat(
-                vec![c, Tensor::zeros([batch, pad, groups, d_state], &device)],
-                1,
-            ),
-        )
-    } else {
-        (x, dt, b, c)
-    };
-
-    // [batch, padded, m, k] → [batch, m, n_chunks, l, k], m = heads or groups
-    let to_chunks = |t: Tensor<B, 4>| {
-        let [_, _, m, k] = t.dims();
-        t.reshape([batch, n_chunks, l, m, k])
-            .permute([0, 3, 1, 2, 4])
-    };
-    let x = to_chunks(x);
+    let x = to_chunks(x, l);
     // B and C stay per group: the C Bᵀ products are shared by the group's heads.
-    let b = to_chunks(b);
-    let c = to_chunks(c);
-    let dt = dt
-        .reshape([batch, n_chunks, l, heads])
-        .permute([0, 3, 1, 2]);
+    let b = to_chunks(b, l);
+    let c = to_chunks(c, l);
+    let dt = dt_to_chunks(dt, l);
     let r = heads / groups;
 
     // log a_t = Δ_t A and its within-chunk prefix sums: [batch, heads, n_chunks, l]
@@ -116,11 +86,40 @@ pub fn chunked_ssd<B: Backend>(
     // 4. State → output: Y_off[i] = exp(Σ_{k≤i} log a_k) C_i s_entering.
     let y_off = unfold_heads(c.matmul(entering), r) * log_a_cumsum.exp().unsqueeze_dim(4);
 
-    let y = (y_diag + y_off)
-        .permute([0, 2, 3, 1, 4])
-        .reshape([batch, padded, heads, head_dim])
-        .narrow(1, 0, seq);
+    let y = from_chunks(y_diag + y_off, seq);
     (y, state.swap_dims(2, 3))
+}
+
+/// Zero-pad a sequence to whole chunks of `l` steps and split it:
+/// `[batch, seq, m, k]` → `[batch, m, n_chunks, l, k]`, `m` = heads or groups.
+pub(super) fn to_chunks<B: Backend>(t: Tensor<B, 4>, l: usize) -> Tensor<B, 5> {
+    let [batch, seq, m, k] = t.dims();
+    let n_chunks = seq.div_ceil(l);
+    let pad = n_chunks * l - seq;
+    let t = if pad > 0 {
+        let zeros = Tensor::zeros([batch, pad, m, k], &t.device());
+        Tensor::cat(vec![t, zeros], 1)
+    } else {
+        t
+    };
+    t.reshape([batch, n_chunks, l, m, k])
+        .permute([0, 3, 1, 2, 4])
+}
+
+/// [`to_chunks`] for Δ: `[batch, seq, heads]` → `[batch, heads, n_chunks, l]`.
+pub(super) fn dt_to_chunks<B: Backend>(dt: Tensor<B, 3>, l: usize) -> Tensor<B, 4> {
+    let t = to_chunks(dt.unsqueeze_dim(3), l);
+    let [batch, heads, n_chunks, l, _] = t.dims();
+    t.reshape([batch, heads, n_chunks, l])
+}
+
+/// Inverse of [`to_chunks`], dropping the padding: `[batch, m, n_chunks, l, k]` →
+/// `[batch, seq, m, k]`.
+pub(super) fn from_chunks<B: Backend>(t: Tensor<B, 5>, seq: usize) -> Tensor<B, 4> {
+    let [batch, m, n_chunks, l, k] = t.dims();
+    t.permute([0, 2, 3, 1, 4])
+        .reshape([batch, n_chunks * l, m, k])
+        .narrow(1, 0, seq)
 }
 
 /// Decay mask exponents within each chunk from the prefix sums `cs` of log a:
@@ -130,7 +129,7 @@ pub fn chunked_ssd<B: Backend>(
 ///
 /// # Shapes
 /// - `cs`: `[batch, heads, n_chunks, l]` → `[batch, heads, n_chunks, l, l]`
-fn segsum<B: Backend>(cs: Tensor<B, 4>) -> Tensor<B, 5> {
+pub(super) fn segsum<B: Backend>(cs: Tensor<B, 4>) -> Tensor<B, 5> {
     let [batch, heads, n_chunks, l] = cs.dims();
     let device = cs.device();
     // tril_mask marks what lies outside the lower triangle (j > i)

@@ -6,10 +6,13 @@
 //! h_t = a_t h_{t−1} + Δ_t x_t B_tᵀ,  y_t = h_t C_t,  a_t = exp(Δ_t A).
 //! The skip term D x_t is added by the layer.
 
+mod autodiff;
+pub mod backward;
 pub mod chunked;
 pub mod layer;
 pub mod reference;
 
+pub use backward::{chunked_ssd_backward, SsdGrads};
 pub use chunked::chunked_ssd;
 pub use layer::{Mamba2, Mamba2Config, Mamba2State};
 pub use reference::reference_ssd;
@@ -17,11 +20,14 @@ pub use reference::reference_ssd;
 use burn::tensor::{backend::Backend, Tensor};
 
 #[cfg(test)]
+mod backward_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 /// The SSD scan as the layer runs it: the CubeCL kernel where it serves the call
-/// (`kernels::ssd::serves`), else [`chunked_ssd`] with `chunk_size`. Arguments and shapes
-/// as for [`chunked_ssd`].
+/// (`kernels::ssd::serves`; under autodiff the kernel forward with the recomputing backward of
+/// [`chunked_ssd_backward`], `autodiff.rs`), else [`chunked_ssd`] with `chunk_size`. Arguments
+/// and shapes as for [`chunked_ssd`].
 pub fn ssd_scan<B: Backend>(
     x: Tensor<B, 4>,
     dt: Tensor<B, 3>,
@@ -32,6 +38,10 @@ pub fn ssd_scan<B: Backend>(
     chunk_size: usize,
 ) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let [_, _, _, _, _, d_state] = ssd_dims(&x, &dt, &a, &b, &c, initial_state.as_ref());
+    let inputs = (&x, &dt, &a, &b, &c);
+    if let Some(out) = autodiff::kernel_ssd(inputs, initial_state.as_ref(), chunk_size) {
+        return out;
+    }
     if kernels::ssd::serves(&x, d_state) {
         return kernels::ssd::chunked_ssd(x, dt, a, b, c, initial_state);
     }

@@ -1,0 +1,51 @@
+//! What the mixers' own autodiff operations (`attention/recompute.rs`, `ssd/autodiff.rs`)
+//! share: burn registers a custom backward pass per backend type while the model is generic
+//! over `B: Backend`, so an operation checks by `TypeId` that `B` is `Autodiff<I>` for an inner
+//! backend `I` it knows, and moves tensors between the two views.
+
+use std::any::{Any, TypeId};
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::{Backend, BackendTypes};
+use burn::tensor::{Tensor, TensorPrimitive};
+
+/// The autodiff tensor of backend `Autodiff<I>` (burn does not export its name).
+pub(crate) type AdTensor<I> = <Autodiff<I> as BackendTypes>::FloatTensorPrimitive;
+
+/// Is `B` the autodiff backend over `I`?
+pub(crate) fn is_autodiff_over<B: Backend, I: Backend>() -> bool {
+    TypeId::of::<B>() == TypeId::of::<Autodiff<I>>()
+}
+
+/// The autodiff tensor (primitive and graph node) inside `t`; `B` must be `Autodiff<I>`
+/// ([`is_autodiff_over`]).
+pub(crate) fn autodiff_tensor<B: Backend, I: Backend, const D: usize>(
+    t: &Tensor<B, D>,
+) -> AdTensor<I> {
+    cast::<_, Tensor<Autodiff<I>, D>>(t.clone())
+        .into_primitive()
+        .tensor()
+}
+
+/// An autodiff tensor as a `Tensor<B, D>`; `B` must be `Autodiff<I>`.
+pub(crate) fn from_autodiff<B: Backend, I: Backend, const D: usize>(
+    t: AdTensor<I>,
+) -> Tensor<B, D> {
+    cast(Tensor::<Autodiff<I>, D>::from_primitive(
+        TensorPrimitive::Float(t),
+    ))
+}
+
+/// An inner backend's primitive as a tensor.
+pub(crate) fn inner<I: Backend, const D: usize>(
+    primitive: I::FloatTensorPrimitive,
+) -> Tensor<I, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}
+
+/// `x` as a value of type `T`, which callers have checked it is (by `TypeId`).
+fn cast<S: 'static, T: 'static>(x: S) -> T {
+    *(Box::new(x) as Box<dyn Any>)
+        .downcast::<T>()
+        .expect("autodiff operation: backend type checked by TypeId")
+}
