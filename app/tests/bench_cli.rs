@@ -35,13 +35,21 @@ fn kernel_bench_reports_agreement_with_the_tensor_ops() {
     assert!(run.status.success(), "bench failed: {}", text(&run.stderr));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let rows = report["rows"].as_array().unwrap();
-    // two SSD block sizes, one step row, attention forward and forward+backward (tiny has
-    // attention)
-    assert_eq!(rows.len(), 5, "{report:#}");
+    // two SSD block sizes forward and forward+backward, one step row, attention forward and
+    // forward+backward (tiny has attention)
+    assert_eq!(rows.len(), 7, "{report:#}");
     let ops: Vec<&str> = rows.iter().map(|r| r["op"].as_str().unwrap()).collect();
     assert_eq!(
         ops,
-        ["ssd", "ssd", "step", "attention", "attention-backward"]
+        [
+            "ssd",
+            "ssd",
+            "ssd-backward",
+            "ssd-backward",
+            "step",
+            "attention",
+            "attention-backward"
+        ]
     );
     for row in rows {
         assert!(row["error"].is_null(), "{row}");

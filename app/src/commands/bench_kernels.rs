@@ -12,7 +12,7 @@ use burn::backend::Autodiff;
 use burn::tensor::{backend::Backend, Distribution, ElementConversion, Tensor};
 use clap::{Args, ValueEnum};
 use model::mixers::attention::tensor_op_frame_attention;
-use model::mixers::ssd::{chunked_ssd, ssd_step};
+use model::mixers::ssd::{chunked_ssd, ssd_scan, ssd_step};
 use model::world::data::panic_message;
 use model::world::{AttentionKind, WorldModelConfig};
 use scenes::episode::atomic::write_bytes_atomic;
@@ -27,6 +27,10 @@ use super::bench::stats;
 pub enum KernelOp {
     /// Chunked SSD forward over block-wise sequences (one per spatial block).
     Ssd,
+    /// Chunked SSD forward and backward, as training runs it (`ssd_scan` under autodiff: the
+    /// kernel forward with the recomputing chunk backward), against burn's autodiff through the
+    /// chunk algorithm by tensor ops. Gradients of every input are compared.
+    SsdBackward,
     /// One SSD step for every block sequence and head.
     Step,
     /// Frame-local attention forward over whole clips.
@@ -56,11 +60,11 @@ pub struct KernelsBenchArgs {
     /// Block sides (in tokens) for the SSD rows.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     pub blocks: Vec<usize>,
-    /// Kernels to time (attention-backward: forward and backward together).
+    /// Kernels to time (ssd-backward, attention-backward: forward and backward together).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ssd,step,attention,attention-backward"
+        default_value = "ssd,ssd-backward,step,attention,attention-backward"
     )]
     pub ops: Vec<KernelOp>,
     /// Timed calls per implementation and shape (the median is reported).
@@ -215,6 +219,73 @@ fn tensor_op_gradients<B: Backend>(
     Tensor::cat(vec![grad(&q), grad(&k), grad(&v)], 2)
 }
 
+/// Inputs of one SSD row.
+#[derive(Clone)]
+struct SsdArgs<B: Backend> {
+    x: Tensor<B, 4>,
+    dt: Tensor<B, 3>,
+    a: Tensor<B, 1>,
+    b: Tensor<B, 4>,
+    c: Tensor<B, 4>,
+    s0: Tensor<B, 4>,
+}
+
+/// The gradients of every input of `scan` under autodiff (flattened and concatenated) for the
+/// output gradient `dy` and final-state gradient `ds`, forward included.
+fn ssd_gradients<B: Backend>(
+    i: &SsdArgs<B>,
+    [dy, ds]: [&Tensor<B, 4>; 2],
+    scan: impl Fn(
+        Tensor<Autodiff<B>, 4>,
+        Tensor<Autodiff<B>, 3>,
+        Tensor<Autodiff<B>, 1>,
+        Tensor<Autodiff<B>, 4>,
+        Tensor<Autodiff<B>, 4>,
+        Tensor<Autodiff<B>, 4>,
+    ) -> (Tensor<Autodiff<B>, 4>, Tensor<Autodiff<B>, 4>),
+) -> Tensor<B, 1> {
+    fn track<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Tensor<Autodiff<B>, D> {
+        Tensor::from_inner(t.clone()).require_grad()
+    }
+    let (x, dt, a, b, c, s0) = (
+        track(&i.x),
+        track(&i.dt),
+        track(&i.a),
+        track(&i.b),
+        track(&i.c),
+        track(&i.s0),
+    );
+    let (y, s) = scan(
+        x.clone(),
+        dt.clone(),
+        a.clone(),
+        b.clone(),
+        c.clone(),
+        s0.clone(),
+    );
+    let loss =
+        (y * Tensor::from_inner(dy.clone())).sum() + (s * Tensor::from_inner(ds.clone())).sum();
+    let grads = loss.backward();
+    let missing = "SSD input has a gradient";
+    Tensor::cat(
+        vec![
+            x.grad(&grads).expect(missing).flatten(0, 3),
+            dt.grad(&grads).expect(missing).flatten(0, 2),
+            a.grad(&grads).expect(missing),
+            b.grad(&grads).expect(missing).flatten(0, 3),
+            c.grad(&grads).expect(missing).flatten(0, 3),
+            s0.grad(&grads).expect(missing).flatten(0, 3),
+        ],
+        0,
+    )
+}
+
+/// An op's name as on the command line.
+fn op_name(op: KernelOp) -> String {
+    op.to_possible_value()
+        .map_or_else(|| format!("{op:?}"), |v| v.get_name().to_string())
+}
+
 fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Result<()> {
     if kernels::dispatch::kernel_runtime::<B>(burn::tensor::DType::F32).is_none() {
         bail!(
@@ -241,7 +312,7 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
     for &op in &args.ops {
         for &frames in &args.frames {
             match op {
-                KernelOp::Ssd => {
+                KernelOp::Ssd | KernelOp::SsdBackward => {
                     for &side in &args.blocks {
                         if grid % side != 0 {
                             continue;
@@ -249,37 +320,61 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                         let seqs = batch * (grid / side).pow(2);
                         let len = frames * side * side;
                         let shape = format!("{frames} frames, block {side}x{side}: {seqs} seqs x {len} tokens, {heads}x{p} heads, d_state {n}");
-                        eprintln!("ssd: {shape}");
+                        eprintln!("{}: {shape}", op_name(op));
                         let x = uniform::<B, 4>([seqs, len, heads, p], -1.0, 1.0, device);
                         let dt = uniform::<B, 3>([seqs, len, heads], 0.001, 0.1, device);
                         let a = uniform::<B, 1>([heads], -2.0, -0.5, device);
                         let b = uniform::<B, 4>([seqs, len, 1, n], -1.0, 1.0, device);
                         let c = uniform::<B, 4>([seqs, len, 1, n], -1.0, 1.0, device);
                         let s0 = uniform::<B, 4>([seqs, heads, p, n], -1.0, 1.0, device);
-                        let args5 = || {
-                            (
-                                x.clone(),
-                                dt.clone(),
-                                a.clone(),
-                                b.clone(),
-                                c.clone(),
-                                Some(s0.clone()),
+                        let inputs = SsdArgs { x, dt, a, b, c, s0 };
+                        let row = if op == KernelOp::Ssd {
+                            measure(
+                                op,
+                                shape,
+                                args,
+                                device,
+                                || {
+                                    let i = inputs.clone();
+                                    chunked_ssd(
+                                        i.x,
+                                        i.dt,
+                                        i.a,
+                                        i.b,
+                                        i.c,
+                                        Some(i.s0),
+                                        cfg.chunk_size,
+                                    )
+                                    .0
+                                },
+                                || {
+                                    let i = inputs.clone();
+                                    kernels::ssd::chunked_ssd(i.x, i.dt, i.a, i.b, i.c, Some(i.s0))
+                                        .0
+                                },
+                            )
+                        } else {
+                            let dy = uniform::<B, 4>([seqs, len, heads, p], -1.0, 1.0, device);
+                            let ds = uniform::<B, 4>([seqs, heads, p, n], -1.0, 1.0, device);
+                            let chunk = cfg.chunk_size;
+                            measure(
+                                op,
+                                shape,
+                                args,
+                                device,
+                                || {
+                                    ssd_gradients(&inputs, [&dy, &ds], |x, dt, a, b, c, s0| {
+                                        chunked_ssd(x, dt, a, b, c, Some(s0), chunk)
+                                    })
+                                },
+                                || {
+                                    ssd_gradients(&inputs, [&dy, &ds], |x, dt, a, b, c, s0| {
+                                        ssd_scan(x, dt, a, b, c, Some(s0), chunk)
+                                    })
+                                },
                             )
                         };
-                        rows.push(measure(
-                            op,
-                            shape,
-                            args,
-                            device,
-                            || {
-                                let (x, dt, a, b, c, s0) = args5();
-                                chunked_ssd(x, dt, a, b, c, s0, cfg.chunk_size).0
-                            },
-                            || {
-                                let (x, dt, a, b, c, s0) = args5();
-                                kernels::ssd::chunked_ssd(x, dt, a, b, c, s0).0
-                            },
-                        ));
+                        rows.push(row);
                     }
                 }
                 KernelOp::Step => {
@@ -401,9 +496,7 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
         "kernel", "reference ms", "kernel ms", "speedup", "rel error"
     );
     for r in &report.rows {
-        let op =
-            r.op.to_possible_value()
-                .map_or_else(|| format!("{:?}", r.op), |v| v.get_name().to_string());
+        let op = op_name(r.op);
         match (
             &r.error,
             r.reference_ms,
