@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Widely used GPU kernels at the shapes of `memworld bench kernels`, for side-by-side ratios.
 
-- SSD forward: flash-linear-attention's Triton `chunk_simple_gla` (scalar per-head decay, the
-  same math: q = C, k = B, v = Δx, g = ΔA, scale 1), with an initial state and the final state.
-- Frame-local attention forward: PyTorch FlexAttention (compiled) with the frame-window block
-  mask (query frame f sees key frames f − window + 1 … f, every token of each).
+- SSD: flash-linear-attention's Triton `chunk_simple_gla` (scalar per-head decay, the same
+  math: q = C, k = B, v = Δx, g = ΔA, scale 1), with an initial state and the final state;
+  checked first against the recurrence step by step on a small problem.
+- Frame-local attention: PyTorch FlexAttention (compiled) with the frame-window block mask
+  (query frame f sees key frames f − window + 1 … f, every token of each).
+- `ssd-backward` and `attention-backward` time forward and backward together, the gradients
+  of every input for random output (and final-state) gradients, as `memworld bench kernels`
+  does for its rows of those names.
 
 Everything in float32, as memworld's kernels. Prints one table; `--json FILE` writes the rows.
 Needs torch with CUDA; rows whose library is missing say so.
@@ -12,6 +16,14 @@ Needs torch with CUDA; rows whose library is missing say so.
 import argparse
 import json
 import time
+
+
+def report(row):
+    """Print a row as soon as it is measured (a long sweep can be cut off by a time limit)."""
+    ms = f"{row['ms']:.3f}" if row["ms"] is not None else "-"
+    extra = f" ({row['error']})" if row["error"] else ""
+    print(f"{row['op']:<18} {row['impl']:<26} {ms:>10}  {row['shape']}{extra}", flush=True)
+    return row
 
 
 def median_ms(fn, reps, warmup):
@@ -30,11 +42,47 @@ def median_ms(fn, reps, warmup):
     return times[len(times) // 2]
 
 
-def ssd_rows(args, torch):
+def ssd_via_fla(chunk_simple_gla, x, dt, a, b, c, s0):
+    """SSD (memworld's layout: x [seqs, len, heads, p], B/C [seqs, len, 1, n], state
+    [seqs, heads, n, p] as fla keeps it) through chunk_simple_gla: returns y and the final state."""
+    heads = x.shape[2]
+    bh = b.expand(-1, -1, heads, -1)
+    ch = c.expand(-1, -1, heads, -1)
+    return chunk_simple_gla(ch, bh, x * dt[..., None], dt * a, scale=1.0, initial_state=s0, output_final_state=True)
+
+
+def ssd_recurrence(x, dt, a, b, c, s0):
+    """The SSD recurrence step by step (the check of the mapping onto fla)."""
+    import torch
+
+    s = s0.clone()  # [seqs, heads, n, p]
+    ys = []
+    for t in range(x.shape[1]):
+        decay = torch.exp(dt[:, t] * a)[..., None, None]
+        s = decay * s + b[:, t, 0][:, None, :, None] * (x[:, t] * dt[:, t][..., None])[:, :, None, :]
+        ys.append(torch.einsum("shnp,sn->shp", s, c[:, t, 0]))
+    return torch.stack(ys, 1), s
+
+
+def ssd_check(chunk_simple_gla, torch):
+    """max |fla − recurrence| / max |recurrence| over y and the final state, small problem."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    r = lambda *shape: torch.rand(*shape, device="cuda", generator=g)
+    x, dt, a = r(2, 100, 3, 32) * 2 - 1, r(2, 100, 3) * 0.3 + 0.01, -(r(3) * 1.5 + 0.5)
+    b, c, s0 = r(2, 100, 1, 16) * 2 - 1, r(2, 100, 1, 16) * 2 - 1, r(2, 3, 16, 32) * 2 - 1
+    y, s = ssd_via_fla(chunk_simple_gla, x, dt, a, b, c, s0)
+    y_ref, s_ref = ssd_recurrence(x, dt, a, b, c, s0)
+    err = lambda u, v: ((u - v).abs().max() / v.abs().max()).item()
+    return max(err(y, y_ref), err(s, s_ref))
+
+
+def ssd_rows(args, torch, backward=False):
+    op = "ssd-backward" if backward else "ssd"
     try:
         from fla.ops.simple_gla import chunk_simple_gla
     except Exception as e:  # noqa: BLE001 - report any import failure as the row's reason
-        return [dict(op="ssd", impl="fla chunk_simple_gla", shape="-", ms=None, error=f"fla: {e}")]
+        return [dict(op=op, impl="fla chunk_simple_gla", shape="-", ms=None, error=f"fla: {e}")]
+    print(f"fla chunk_simple_gla against the SSD recurrence: relative error {ssd_check(chunk_simple_gla, torch):.1e}", flush=True)
     rows = []
     grid, heads, p, n = args.grid, args.heads, args.head_dim, args.d_state
     for frames in args.frames:
@@ -48,27 +96,36 @@ def ssd_rows(args, torch):
             x = torch.rand(seqs, length, heads, p, device=dev) * 2 - 1
             dt = torch.rand(seqs, length, heads, device=dev) * 0.099 + 0.001
             a = -(torch.rand(heads, device=dev) * 1.5 + 0.5)
-            b = (torch.rand(seqs, length, 1, n, device=dev) * 2 - 1).expand(-1, -1, heads, -1).contiguous()
-            c = (torch.rand(seqs, length, 1, n, device=dev) * 2 - 1).expand(-1, -1, heads, -1).contiguous()
+            b = torch.rand(seqs, length, 1, n, device=dev) * 2 - 1
+            c = torch.rand(seqs, length, 1, n, device=dev) * 2 - 1
             s0 = torch.rand(seqs, heads, n, p, device=dev) * 2 - 1  # fla keeps state as [K, V]
-            v = x * dt[..., None]
-            g = dt * a
+            inputs = [x, dt, a, b, c, s0]
+            if backward:
+                for t in inputs:
+                    t.requires_grad_(True)
+                dy, ds = torch.rand_like(x) * 2 - 1, torch.rand_like(s0) * 2 - 1
+
+                def fn():
+                    y, s = ssd_via_fla(chunk_simple_gla, *inputs)
+                    return torch.autograd.grad((y * dy).sum() + (s * ds).sum(), inputs)
+            else:
+                fn = lambda: ssd_via_fla(chunk_simple_gla, *inputs)
             try:
-                fn = lambda: chunk_simple_gla(c, b, v, g, scale=1.0, initial_state=s0, output_final_state=True)
                 ms = median_ms(fn, args.reps, args.warmup)
-                rows.append(dict(op="ssd", impl="fla chunk_simple_gla", shape=shape, ms=ms, error=None))
+                rows.append(report(dict(op=op, impl="fla chunk_simple_gla", shape=shape, ms=ms, error=None)))
             except Exception as e:  # noqa: BLE001
-                rows.append(dict(op="ssd", impl="fla chunk_simple_gla", shape=shape, ms=None, error=str(e).splitlines()[0]))
-            del x, dt, b, c, s0, v, g
+                rows.append(report(dict(op=op, impl="fla chunk_simple_gla", shape=shape, ms=None, error=str(e).splitlines()[0])))
+            del x, dt, b, c, s0, inputs
             torch.cuda.empty_cache()
     return rows
 
 
-def attention_rows(args, torch):
+def attention_rows(args, torch, backward=False):
+    op = "attention-backward" if backward else "attention"
     try:
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     except Exception as e:  # noqa: BLE001
-        return [dict(op="attention", impl="FlexAttention", shape="-", ms=None, error=f"flex: {e}")]
+        return [dict(op=op, impl="FlexAttention", shape="-", ms=None, error=f"flex: {e}")]
     flex = torch.compile(flex_attention)
     rows = []
     tokens = args.grid * args.grid
@@ -85,13 +142,21 @@ def attention_rows(args, torch):
             return visible
 
         length = frames * tokens
-        q, k, v = (torch.rand(args.batch, args.att_heads, length, args.att_head_dim, device="cuda") * 2 - 1 for _ in range(3))
+        q, k, v = (
+            (torch.rand(args.batch, args.att_heads, length, args.att_head_dim, device="cuda") * 2 - 1).requires_grad_(backward)
+            for _ in range(3)
+        )
+        dout = torch.rand_like(q) * 2 - 1
         try:
             mask = create_block_mask(frame_window, None, None, length, length, device="cuda")
-            ms = median_ms(lambda: flex(q, k, v, block_mask=mask), args.reps, args.warmup)
-            rows.append(dict(op="attention", impl="FlexAttention (compiled)", shape=shape, ms=ms, error=None))
+            if backward:
+                fn = lambda: torch.autograd.grad((flex(q, k, v, block_mask=mask) * dout).sum(), [q, k, v])
+            else:
+                fn = lambda: flex(q, k, v, block_mask=mask)
+            ms = median_ms(fn, args.reps, args.warmup)
+            rows.append(report(dict(op=op, impl="FlexAttention (compiled)", shape=shape, ms=ms, error=None)))
         except Exception as e:  # noqa: BLE001
-            rows.append(dict(op="attention", impl="FlexAttention (compiled)", shape=shape, ms=None, error=str(e).splitlines()[0]))
+            rows.append(report(dict(op=op, impl="FlexAttention (compiled)", shape=shape, ms=None, error=str(e).splitlines()[0])))
         del q, k, v
         torch.cuda.empty_cache()
     return rows
@@ -109,7 +174,11 @@ def main():
     ap.add_argument("--att-heads", type=int, default=4, help="attention heads")
     ap.add_argument("--att-head-dim", type=int, default=64, help="attention head size")
     ap.add_argument("--window", type=int, default=10, help="frames per attention window (0: all past frames)")
-    ap.add_argument("--ops", default="ssd,attention", help="ssd, attention or both")
+    ap.add_argument(
+        "--ops",
+        default="ssd,ssd-backward,attention,attention-backward",
+        help="comma list of ssd, ssd-backward, attention, attention-backward",
+    )
     ap.add_argument("--reps", type=int, default=5, help="timed calls (median reported)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed calls first (compilation)")
     ap.add_argument("--json", help="write the rows to this JSON file")
@@ -122,15 +191,13 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     rows = []
     ops = args.ops.split(",")
-    if "ssd" in ops:
-        rows += ssd_rows(args, torch)
-    if "attention" in ops:
-        rows += attention_rows(args, torch)
-    print(f"{'kernel':<10} {'impl':<26} {'ms':>10}  shape")
-    for r in rows:
-        ms = f"{r['ms']:.3f}" if r["ms"] is not None else "-"
-        extra = f" ({r['error']})" if r["error"] else ""
-        print(f"{r['op']:<10} {r['impl']:<26} {ms:>10}  {r['shape']}{extra}")
+    unknown = set(ops) - {"ssd", "ssd-backward", "attention", "attention-backward"}
+    if unknown:
+        raise SystemExit(f"bench_torch_kernels: unknown --ops {sorted(unknown)}")
+    print(f"{'kernel':<18} {'impl':<26} {'ms':>10}  shape", flush=True)
+    for op in ops:
+        backward = op.endswith("-backward")
+        rows += (ssd_rows if op.startswith("ssd") else attention_rows)(args, torch, backward)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

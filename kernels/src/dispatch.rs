@@ -3,8 +3,10 @@
 //! The kernels run on burn's CubeCL backends (wgpu, and cuda when built with the `cuda`
 //! feature) in f32. Everything else — ndarray, autodiff graphs, other float types — gets
 //! `None` from the kernel entry points and the caller runs its reference. (Under autodiff the
-//! model records the attention kernels as one operation on the inner backend, with the
-//! backward kernel as its gradient: `model/src/mixers/attention/recompute.rs`.) The selection is made per call from the tensor's backend type, so a model that
+//! model records the kernels as single operations on the inner backend with their own
+//! backward passes: attention in `model/src/mixers/attention/recompute.rs`, the SSD scan in
+//! `model/src/mixers/ssd/autodiff.rs`.) The selection is made per call from the tensor's
+//! backend type, so a model that
 //! is generic over `B: Backend` needs no extra bound: a bound on every generic would have to
 //! hold for `B::InnerBackend` too, which burn's derived `AutodiffModule` cannot promise.
 //!
