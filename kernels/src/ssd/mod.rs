@@ -37,12 +37,110 @@ pub(crate) fn supports(head_dim: usize, d_state: usize) -> bool {
 /// The chunked SSD forward on the kernel, whatever [`serves`] would say; `B` must have the
 /// kernels and the heads must fit.
 ///
+/// The kernel gives each (sequence, head) one cube that walks the whole sequence, so a few long
+/// sequences (the block-wise layout's large blocks) leave most of a GPU idle. Those are cut
+/// into segments ([`segment_length`]) that run in parallel: a first pass from zero states gives
+/// each segment's own final state, the chunk scan ([`chunk_scan`]) the state entering each
+/// segment, and a second pass from those states the outputs; exact for any segment length.
+///
 /// # Shapes
 /// - `x`: `[batch, seq, heads, head_dim]`, `dt`: `[batch, seq, heads]` (Δ after softplus),
 ///   `a`: `[heads]` (A < 0), `b`, `c`: `[batch, seq, groups, d_state]`
 /// - `initial_state`: `[batch, heads, head_dim, d_state]` (zeros if `None`)
 /// - returns `y` `[batch, seq, heads, head_dim]` and the final state
 pub fn chunked_ssd<B: Backend>(
+    x: Tensor<B, 4>,
+    dt: Tensor<B, 3>,
+    a: Tensor<B, 1>,
+    b: Tensor<B, 4>,
+    c: Tensor<B, 4>,
+    initial_state: Option<Tensor<B, 4>>,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let [batch, seq, heads, _] = x.dims();
+    match segment_length(batch * heads, seq) {
+        Some(segment) => segmented_ssd(x, dt, a, b, c, initial_state, segment),
+        None => one_pass_ssd(x, dt, a, b, c, initial_state),
+    }
+}
+
+/// Cubes a launch should have before sequences are cut into segments (the H200 has 132
+/// multiprocessors).
+const TARGET_CUBES: usize = 2048;
+
+/// Shortest segment: each costs two passes, so short ones buy parallelism with extra work.
+const MIN_SEGMENT: usize = 256;
+
+/// Segment length for `cubes` (sequence, head) pairs of `seq` steps, or `None` when the
+/// sequences run whole: there are cubes enough, or they are too short to cut.
+pub(crate) fn segment_length(cubes: usize, seq: usize) -> Option<usize> {
+    if cubes >= TARGET_CUBES {
+        return None;
+    }
+    let pieces = TARGET_CUBES.div_ceil(cubes);
+    let segment = seq.div_ceil(pieces).max(MIN_SEGMENT).next_multiple_of(16);
+    (segment < seq).then_some(segment)
+}
+
+/// [`chunked_ssd`] with the sequences cut into segments of `segment` steps (see there).
+pub(crate) fn segmented_ssd<B: Backend>(
+    x: Tensor<B, 4>,
+    dt: Tensor<B, 3>,
+    a: Tensor<B, 1>,
+    b: Tensor<B, 4>,
+    c: Tensor<B, 4>,
+    initial_state: Option<Tensor<B, 4>>,
+    segment: usize,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let [batch, seq, heads, head_dim] = x.dims();
+    let d_state = b.dims()[3];
+    let pieces = seq.div_ceil(segment);
+    let padded = pieces * segment;
+    // Zero padding is exact: Δ = 0 there, so a = 1 and nothing is added.
+    let cut = |t: Tensor<B, 4>| {
+        let [_, _, m, k] = t.dims();
+        let t = if padded > seq {
+            let zeros = Tensor::zeros([batch, padded - seq, m, k], &t.device());
+            Tensor::cat(vec![t, zeros], 1)
+        } else {
+            t
+        };
+        t.reshape([batch * pieces, segment, m, k])
+    };
+    let (x, b, c) = (cut(x), cut(b), cut(c));
+    let dt = cut(dt.unsqueeze_dim(3)).reshape([batch * pieces, segment, heads]);
+
+    // Each segment's own final state, from a zero state: [batch·pieces, heads, head_dim, d_state].
+    let (_, own) = one_pass_ssd(x.clone(), dt.clone(), a.clone(), b.clone(), c.clone(), None);
+    // The state entering each segment: a scan over segments per (sequence, head).
+    let rows = batch * heads;
+    let width = head_dim * d_state;
+    let by_row = |t: Tensor<B, 4>| {
+        t.reshape([batch, pieces, heads, width])
+            .swap_dims(1, 2)
+            .reshape([rows, pieces, width])
+    };
+    let log_decay = (dt.clone().sum_dim(1).reshape([batch, pieces, heads])
+        * a.clone().reshape([1, 1, heads]))
+    .swap_dims(1, 2)
+    .reshape([rows, pieces]);
+    let initial = initial_state
+        .unwrap_or_else(|| Tensor::zeros([batch, heads, head_dim, d_state], &x.device()))
+        .reshape([rows, width]);
+    let (entering, last) = chunk_scan(log_decay, by_row(own), initial, false);
+    let entering = entering
+        .reshape([batch, heads, pieces, width])
+        .swap_dims(1, 2)
+        .reshape([batch * pieces, heads, head_dim, d_state]);
+    let (y, _) = one_pass_ssd(x, dt, a, b, c, Some(entering));
+    (
+        y.reshape([batch, padded, heads, head_dim])
+            .narrow(1, 0, seq),
+        last.reshape([batch, heads, head_dim, d_state]),
+    )
+}
+
+/// The chunked SSD forward in one launch: one cube per (sequence, head).
+fn one_pass_ssd<B: Backend>(
     x: Tensor<B, 4>,
     dt: Tensor<B, 3>,
     a: Tensor<B, 1>,

@@ -135,6 +135,65 @@ fn public_entry_point_defaults_to_a_zero_initial_state<T: GpuTarget>() {
     assert_close_slices("final state", &to_vec(s), &s_ref, 1e-4, 1e-5);
 }
 
+fn segmented_forward_equals_the_recurrence<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    // Segments that divide the length, that do not (padding), of one kernel chunk, and the
+    // world model's heads; with and without an initial state.
+    for (k, (d, segment)) in [
+        ((2, 100, 3, 4, 1, 5), 16),
+        ((1, 257, 2, 8, 2, 16), 48),
+        ((2, 64, 4, 3, 2, 7), 32),
+        ((1, 600, 2, 64, 1, 64), 256),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (batch, seq, heads, head_dim, groups, d_state) = d;
+        let d = SsdDims {
+            batch,
+            seq,
+            heads,
+            head_dim,
+            groups,
+            d_state,
+        };
+        let i = inputs(d, 50 + k as u64);
+        for with_state in [false, true] {
+            let zeros = vec![0.0; i.s0.len()];
+            let s0 = if with_state { &i.s0 } else { &zeros };
+            let (y, s) = super::segmented_ssd(
+                tensor::<T, _>(&i.x, [batch, seq, heads, head_dim], &device),
+                tensor::<T, _>(&i.dt, [batch, seq, heads], &device),
+                tensor::<T, _>(&i.a, [heads], &device),
+                tensor::<T, _>(&i.b, [batch, seq, groups, d_state], &device),
+                tensor::<T, _>(&i.c, [batch, seq, groups, d_state], &device),
+                with_state.then(|| tensor::<T, _>(s0, [batch, heads, head_dim, d_state], &device)),
+                segment,
+            );
+            let (y_ref, s_ref) = recurrent_ssd(d, &i.x, &i.dt, &i.a, &i.b, &i.c, s0);
+            let what = format!("{d:?} segment {segment} state {with_state}");
+            assert_close_slices(&format!("y {what}"), &to_vec(y), &y_ref, 1e-4, 1e-5);
+            assert_close_slices(
+                &format!("final state {what}"),
+                &to_vec(s),
+                &s_ref,
+                1e-4,
+                1e-5,
+            );
+        }
+    }
+}
+
+#[test]
+fn segments_only_where_cubes_are_few_and_sequences_long() {
+    assert_eq!(super::segment_length(4096, 100_000), None);
+    assert_eq!(super::segment_length(64, 200), None);
+    // 8 sequences × 8 heads of 16,384 steps: 32 segments of 512.
+    assert_eq!(super::segment_length(64, 16_384), Some(512));
+    let segment = super::segment_length(10, 5_000).unwrap();
+    assert!(segment % 16 == 0 && segment >= 256 && segment < 5_000);
+}
+
 fn step_kernel_equals_one_step_of_the_recurrence<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
     for (k, (batch, heads, head_dim, groups, d_state)) in
@@ -242,6 +301,7 @@ fn chunk_scan_equals_the_host_scan_both_ways<T: GpuTarget>() {
 
 crate::gpu_tests!(
     chunk_scan_equals_the_host_scan_both_ways,
+    segmented_forward_equals_the_recurrence,
     chunked_kernel_equals_recurrence_on_awkward_shapes,
     public_entry_point_defaults_to_a_zero_initial_state,
     step_kernel_equals_one_step_of_the_recurrence,
