@@ -187,6 +187,7 @@ fn segmented_forward_equals_the_recurrence<T: GpuTarget>() {
 #[test]
 fn segments_only_where_cubes_are_few_and_sequences_long() {
     assert_eq!(super::segment_length(4096, 100_000), None);
+    assert_eq!(super::segment_length(256, 4096), None);
     assert_eq!(super::segment_length(64, 200), None);
     // 8 sequences × 8 heads of 16,384 steps: 32 segments of 512.
     assert_eq!(super::segment_length(64, 16_384), Some(512));
