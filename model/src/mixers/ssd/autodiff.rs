@@ -14,7 +14,6 @@ use burn::backend::autodiff::{
     ops::{Backward, Ops, OpsKind},
 };
 use burn::tensor::{backend::Backend, Tensor};
-use kernels::{kernel_selected, KernelKind};
 
 use super::backward::chunked_ssd_backward;
 use crate::mixers::custom_op::{autodiff_tensor, from_autodiff, inner, is_autodiff_over};
@@ -36,9 +35,6 @@ pub(crate) fn kernel_ssd<B: Backend>(
     initial_state: Option<&Tensor<B, 4>>,
     chunk_size: usize,
 ) -> Option<(Tensor<B, 4>, Tensor<B, 4>)> {
-    if !kernel_selected(KernelKind::Ssd) {
-        return None;
-    }
     let out = on::<B, burn::backend::Wgpu>(inputs, initial_state, chunk_size);
     #[cfg(feature = "cuda")]
     let out = out.or_else(|| on::<B, burn::backend::Cuda>(inputs, initial_state, chunk_size));
@@ -55,24 +51,25 @@ fn on<B: Backend, I: Backend>(
     }
     let [batch, seq, heads, head_dim] = x.dims();
     let d_state = b.dims()[3];
-    let x_inner = inner::<I, 4>(autodiff_tensor::<B, I, 4>(x).primitive);
-    if !kernels::ssd::serves(&x_inner, d_state) {
+    // The kernels are selected (`MEMWORLD_KERNELS`) and take these heads.
+    let x_ad = autodiff_tensor::<B, I, 4>(x);
+    if !kernels::ssd::serves(&inner::<I, 4>(x_ad.primitive.clone()), d_state) {
         return None;
     }
     let initial_state = initial_state
         .cloned()
         .unwrap_or_else(|| Tensor::zeros([batch, heads, head_dim, d_state], &x.device()));
     let inputs = [
-        autodiff_tensor::<B, I, 4>(x),
+        x_ad,
         autodiff_tensor::<B, I, 3>(dt),
         autodiff_tensor::<B, I, 1>(a),
         autodiff_tensor::<B, I, 4>(b),
         autodiff_tensor::<B, I, 4>(c),
         autodiff_tensor::<B, I, 4>(&initial_state),
     ];
-    let [_, dt, a, b, c, s0] = inputs.clone().map(|t| t.primitive);
+    let [x, dt, a, b, c, s0] = inputs.clone().map(|t| t.primitive);
     let (y, s) = kernels::ssd::chunked_ssd(
-        x_inner,
+        inner::<I, 4>(x),
         inner::<I, 3>(dt),
         inner::<I, 1>(a),
         inner::<I, 4>(b),

@@ -133,7 +133,7 @@ pub fn chunked_ssd_backward<B: Backend>(
     let squeeze = |t: Tensor<B, 5>| t.reshape([batch, heads, n_chunks, l]);
     let y_off = c.matmul(entering.clone().swap_dims(3, 4)) * from_start;
     let into_final = squeeze((u_leaving * b).sum_dim(4) * to_end);
-    let d_cs = squeeze(w.clone().sum_dim(4)) - squeeze(w.sum_dim(3).swap_dims(3, 4))
+    let d_cs = squeeze(w.clone().sum_dim(4)) - squeeze(w.sum_dim(3))
         + squeeze((dy * y_off).sum_dim(4))
         - into_final.clone();
     // cs_L enters every log a_k of the chunk, so its gradient adds to each suffix sum.

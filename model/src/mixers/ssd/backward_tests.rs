@@ -121,7 +121,7 @@ fn chunked_backward_equals_autodiff_through_the_reference() {
     {
         let i = ssd_inputs::<Ad>(70 + k as u64, dims, max_log_decay, &device);
         let w = loss_weights::<Ad>(80 + k as u64, dims, &device);
-        let ([y_ref, _], expected) = autodiff_run(&i, true, &w, &reference_scan);
+        let (_, expected) = autodiff_run(&i, true, &w, &reference_scan);
         let g = chunked_ssd_backward(
             i.x.inner(),
             i.dt.inner(),
@@ -133,7 +133,6 @@ fn chunked_backward_equals_autodiff_through_the_reference() {
             w[1].clone().inner(),
             chunk,
         );
-        assert!(y_ref.dims()[1] == dims[1]);
         assert_grads_close(&format!("dims {dims:?} chunk {chunk}"), g, expected, true);
     }
 }
