@@ -383,3 +383,105 @@ fn bf16_on_a_backend_without_bf16_is_refused() {
     );
     assert!(!checkpoint::has_checkpoint(&out));
 }
+
+/// A warm start (`TrainSettings::init`) begins from the source run's EMA weights: after one
+/// update at a vanishing learning rate its weights are those EMA weights, not a fresh
+/// initialisation, and its settings record where they came from. A source of another preset
+/// is refused.
+#[test]
+fn warm_start_begins_from_the_source_ema_weights() {
+    let _guard = serial();
+    let (source, _) = small_run("init-source");
+    let config = WorldModelConfig::tiny();
+    let out = scratch("init-run");
+    let mut s = settings(&config, 1);
+    s.batch = 1;
+    s.lr = 1e-12;
+    s.seed = 12;
+    s.init = Some(source.display().to_string());
+    let opts = TrainOptions::new(config.clone(), s, &out);
+    train::<AB>(&opts, &Default::default(), &mut model::world::train::Silent).unwrap();
+    let (ema, warm) = (params(&source, EMA_FILE), params(&out, MODEL_FILE));
+    model::tolerance::assert_close_slices("warm start", &warm, &ema, 1e-6, 1e-7);
+    let saved = checkpoint::open_checkpoint(&out, None).unwrap();
+    assert_eq!(saved.state.train["init"], source.display().to_string());
+
+    // A scratch run with the same seed starts elsewhere, so the comparison above can fail.
+    let scratch_out = scratch("init-none");
+    let mut s = opts.settings.clone();
+    s.init = None;
+    let fresh = TrainOptions::new(config.clone(), s, &scratch_out);
+    train::<AB>(
+        &fresh,
+        &Default::default(),
+        &mut model::world::train::Silent,
+    )
+    .unwrap();
+    let fresh = params(&scratch_out, MODEL_FILE);
+    let far = fresh
+        .iter()
+        .zip(&ema)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        far > 1e-2,
+        "a fresh initialisation equals the source ({far})"
+    );
+
+    // From a run directory (f32 records) and from an 8-bit inference export, the warm-started
+    // parameters are trainable: a real learning rate gives them gradients and moves them.
+    let q8 = scratch("init-q8");
+    model::world::export::export_for_inference::<B>(
+        &source,
+        &q8,
+        checkpoint::Precision::Q8,
+        &Default::default(),
+    )
+    .unwrap();
+    for (i, from) in [&source, &q8].into_iter().enumerate() {
+        let out = scratch(&format!("init-learns-{i}"));
+        let mut s = settings(&config, 2);
+        s.batch = 1;
+        s.warmup = 1;
+        s.init = Some(from.display().to_string());
+        let summary = train::<AB>(
+            &TrainOptions::new(config.clone(), s, &out),
+            &Default::default(),
+            &mut model::world::train::Silent,
+        )
+        .unwrap();
+        assert!(
+            summary.rows.iter().all(|r| r.grad_norm > 0.0),
+            "warm start from {}: no gradient reached the weights",
+            from.display()
+        );
+        let moved = params(&out, MODEL_FILE)
+            .iter()
+            .zip(&ema)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            moved > 1e-4,
+            "warm start from {}: weights frozen",
+            from.display()
+        );
+        let _ = fs::remove_dir_all(out);
+    }
+    let _ = fs::remove_dir_all(q8);
+
+    let other = WorldModelConfig::tiny_variant("causal-window").unwrap();
+    let mut s = settings(&other, 1);
+    s.init = Some(source.display().to_string());
+    let refused = scratch("init-other");
+    let err = train::<AB>(
+        &TrainOptions::new(other, s, &refused),
+        &Default::default(),
+        &mut model::world::train::Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("config"), "{err}");
+    for d in [source, out, scratch_out, refused] {
+        let _ = fs::remove_dir_all(d);
+    }
+}

@@ -35,8 +35,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "PRESET")]
     pub config: Option<String>,
     /// Training data: a directory of episode files (.npz), `gen:maze:SIZE` (a new generated
-    /// maze level per clip; SIZE 9, 11, 13 or 15) or `gen:maze:SIZE:pool=N` (a fixed pool of N
-    /// generated clips). With --resume it defaults to the checkpoint's.
+    /// maze level per clip; SIZE 9, 11, 13 or 15), `gen:maze:SIZE:pool=N` (a fixed pool of N
+    /// generated clips), or `gen:voxel[:pool=N]` (generated voxel worlds, for voxel-small).
+    /// With --resume it defaults to the checkpoint's.
     #[arg(long, value_name = "DIR|gen:maze:9")]
     pub data: Option<String>,
     /// Run directory for logs, samples and checkpoints.
@@ -89,6 +90,11 @@ pub struct TrainArgs {
     /// Continue the run in --out from its latest checkpoint; every setting must match it.
     #[arg(long)]
     pub resume: bool,
+    /// Start a new run from the EMA weights of a checkpoint (a run directory or one of its
+    /// checkpoints) or of an inference export such as assets/models/maze, instead of a random
+    /// initialisation; the optimizer starts fresh at update 0. Its config must equal --config.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// Compute backend. `cuda` needs a build with `--features cuda`.
     #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     pub backend: BackendKind,
@@ -183,6 +189,9 @@ fn options(args: &TrainArgs) -> Result<TrainOptions> {
     flag!(grad_clip, args.grad_clip);
     flag!(seed, args.seed);
     flag!(precision, args.precision);
+    if let Some(path) = &args.init {
+        settings.init = Some(path.display().to_string());
+    }
     let workers = args.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())

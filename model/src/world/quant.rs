@@ -146,8 +146,10 @@ pub fn load_params<B: Backend, M: Module<B>>(module: M, values: Vec<Vec<f32>>) -
         fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
             let (id, t, mapper) = p.consume();
             let v = self.0.next().expect("one tensor per parameter");
-            let shape = t.dims();
-            let t = Tensor::from_data(TensorData::new(v, shape), &t.device());
+            let (shape, grad) = (t.dims(), t.is_require_grad());
+            // A fresh tensor tracks no gradient: keep the parameter trainable if it was.
+            let t =
+                Tensor::from_data(TensorData::new(v, shape), &t.device()).set_require_grad(grad);
             Param::from_mapped_value(id, t, mapper)
         }
     }

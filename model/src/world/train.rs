@@ -65,6 +65,10 @@ pub struct TrainSettings {
     /// Precision of the matrix products (`crate::precision`; absent in older runs: f32).
     #[serde(default)]
     pub precision: MatmulPrecision,
+    /// Checkpoint or inference export whose EMA weights start the run instead of a random
+    /// initialisation (a warm start: fresh optimizer, update 0). Absent for runs from scratch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
 }
 
 impl TrainSettings {
@@ -92,6 +96,7 @@ impl TrainSettings {
             prefix_prob: 0.5,
             seed: 0,
             precision: MatmulPrecision::F32,
+            init: None,
         }
     }
 
@@ -292,7 +297,10 @@ pub fn train<B: AutodiffBackend>(
         (model, ema, optim, ckpt.state.step)
     } else {
         B::seed(device, settings.seed);
-        let model = config.init::<B>(device);
+        let model = match &settings.init {
+            Some(path) => warm_start::<B>(Path::new(path), config, device)?,
+            None => config.init::<B>(device),
+        };
         let ema = model.valid();
         (model, ema, optim, 0)
     };
@@ -452,6 +460,16 @@ pub fn train<B: AutodiffBackend>(
 }
 
 /// `field: saved vs given` for every differing setting.
+/// The EMA weights of the checkpoint or export at `path`, whose config must equal `config`.
+fn warm_start<B: AutodiffBackend>(
+    path: &Path,
+    config: &WorldModelConfig,
+    device: &B::Device,
+) -> Result<WorldModel<B>, WorldError> {
+    let ckpt = open_checkpoint(path, Some(config))?;
+    ckpt.load_weights::<B>(EMA_FILE, device)
+}
+
 fn settings_differences(saved: &TrainSettings, given: &TrainSettings) -> String {
     let a = serde_json::to_value(saved).expect("settings serialise");
     let b = serde_json::to_value(given).expect("settings serialise");

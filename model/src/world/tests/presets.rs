@@ -20,6 +20,13 @@ fn maze_small_has_5_to_15_million_parameters() {
                 "maze-small has {n} parameters"
             );
         }
+        if name == "voxel-small" {
+            // Shipped beside maze-small in 8-bit blocks, ~20 MiB for both.
+            assert!(
+                (2_000_000..=5_000_000).contains(&n),
+                "voxel-small has {n} parameters"
+            );
+        }
     }
 }
 
