@@ -8,6 +8,7 @@ pub mod dream_rollout;
 pub mod eval;
 pub mod export;
 pub mod inspect;
+pub mod interrupt;
 pub mod record;
 pub mod rollout;
 pub mod train;

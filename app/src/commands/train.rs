@@ -28,6 +28,8 @@ use crate::media;
 /// the second half of a clip right) and checkpoints/step-NNNNNN/ with a `latest` pointer.
 /// Checkpoints are written atomically: killing the process at any time leaves the last one
 /// intact, and `--resume` continues from it with the same loss curve as an uninterrupted run.
+/// Ctrl-C (or SIGTERM) stops at the next log row and writes a checkpoint first; a second
+/// Ctrl-C stops at once.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Model preset: tiny, maze-small, voxel-small, causal-full, causal-window, mamba2,
@@ -210,6 +212,7 @@ fn options(args: &TrainArgs) -> Result<TrainOptions> {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let opts = options(&args)?;
+    super::interrupt::install();
     run_on(args.backend, TrainJob(opts))
 }
 
@@ -249,9 +252,23 @@ fn train_on<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Resu
         summary.wall_s,
         summary
             .last_checkpoint
+            .as_ref()
             .map(|p| format!(", checkpoint {}", p.display()))
             .unwrap_or_default()
     );
+    if summary.interrupted {
+        bail!(
+            "interrupted at update {} of {}{}; continue with --resume --out {}",
+            summary.end_step,
+            summary.total_steps,
+            summary
+                .last_checkpoint
+                .as_ref()
+                .map(|p| format!(", checkpoint {}", p.display()))
+                .unwrap_or_default(),
+            opts.out.display()
+        );
+    }
     Ok(())
 }
 
@@ -282,6 +299,9 @@ impl TrainObserver for Progress {
     }
 
     fn on_log(&mut self, row: &LossRow) -> Control {
+        if super::interrupt::requested() {
+            return Control::StopAndCheckpoint;
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(row.step as u64);
             bar.set_message(format!(

@@ -459,7 +459,6 @@ pub fn train<B: AutodiffBackend>(
     Ok(summary)
 }
 
-/// `field: saved vs given` for every differing setting.
 /// The EMA weights of the checkpoint or export at `path`, whose config must equal `config`.
 fn warm_start<B: AutodiffBackend>(
     path: &Path,
@@ -470,6 +469,7 @@ fn warm_start<B: AutodiffBackend>(
     ckpt.load_weights::<B>(EMA_FILE, device)
 }
 
+/// `field: saved vs given` for every differing setting.
 fn settings_differences(saved: &TrainSettings, given: &TrainSettings) -> String {
     let a = serde_json::to_value(saved).expect("settings serialise");
     let b = serde_json::to_value(given).expect("settings serialise");
