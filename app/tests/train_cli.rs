@@ -87,32 +87,14 @@ fn init_is_refused_with_resume_or_another_preset() {
     let tiny_s = tiny.to_str().unwrap();
     let out = dir.join("run");
     let out_s = out.to_str().unwrap();
-    let both = memworld(&[
-        "train",
-        "--config",
-        "tiny",
-        "--data",
-        "gen:maze:9",
-        "--out",
-        out_s,
-        "--init",
-        tiny_s,
-        "--resume",
-    ]);
-    assert_one_line_error(&both, "--resume");
-    let other = memworld(&[
-        "train",
-        "--config",
-        "causal-window",
-        "--data",
-        "gen:maze:9",
-        "--out",
-        out_s,
-        "--init",
-        tiny_s,
-        "--steps",
-        "1",
-    ]);
+    // `train --config PRESET --data gen:maze:9 --out OUT --init TINY` and `extra`.
+    let with_init = |preset: &str, extra: &str| {
+        let mut args = vec!["train", "--config", preset, "--data", "gen:maze:9"];
+        args.extend(["--out", out_s, "--init", tiny_s, extra]);
+        memworld(&args)
+    };
+    assert_one_line_error(&with_init("tiny", "--resume"), "--resume");
+    let other = with_init("causal-window", "--steps=1");
     assert_one_line_error(&other, "config");
     assert!(
         !out.join("checkpoints").exists(),

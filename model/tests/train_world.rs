@@ -384,6 +384,17 @@ fn bf16_on_a_backend_without_bf16_is_refused() {
     assert!(!checkpoint::has_checkpoint(&out));
 }
 
+fn run(opts: &TrainOptions) -> model::world::TrainSummary {
+    train::<AB>(opts, &Default::default(), &mut model::world::train::Silent).unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
+
 /// A warm start (`TrainSettings::init`) begins from the source run's EMA weights: after one
 /// update at a vanishing learning rate its weights are those EMA weights, not a fresh
 /// initialisation, and its settings record where they came from. A source of another preset
@@ -400,7 +411,7 @@ fn warm_start_begins_from_the_source_ema_weights() {
     s.seed = 12;
     s.init = Some(source.display().to_string());
     let opts = TrainOptions::new(config.clone(), s, &out);
-    train::<AB>(&opts, &Default::default(), &mut model::world::train::Silent).unwrap();
+    run(&opts);
     let (ema, warm) = (params(&source, EMA_FILE), params(&out, MODEL_FILE));
     model::tolerance::assert_close_slices("warm start", &warm, &ema, 1e-6, 1e-7);
     let saved = checkpoint::open_checkpoint(&out, None).unwrap();
@@ -410,19 +421,8 @@ fn warm_start_begins_from_the_source_ema_weights() {
     let scratch_out = scratch("init-none");
     let mut s = opts.settings.clone();
     s.init = None;
-    let fresh = TrainOptions::new(config.clone(), s, &scratch_out);
-    train::<AB>(
-        &fresh,
-        &Default::default(),
-        &mut model::world::train::Silent,
-    )
-    .unwrap();
-    let fresh = params(&scratch_out, MODEL_FILE);
-    let far = fresh
-        .iter()
-        .zip(&ema)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    run(&TrainOptions::new(config.clone(), s, &scratch_out));
+    let far = max_diff(&params(&scratch_out, MODEL_FILE), &ema);
     assert!(
         far > 1e-2,
         "a fresh initialisation equals the source ({far})"
@@ -444,22 +444,13 @@ fn warm_start_begins_from_the_source_ema_weights() {
         s.batch = 1;
         s.warmup = 1;
         s.init = Some(from.display().to_string());
-        let summary = train::<AB>(
-            &TrainOptions::new(config.clone(), s, &out),
-            &Default::default(),
-            &mut model::world::train::Silent,
-        )
-        .unwrap();
+        let summary = run(&TrainOptions::new(config.clone(), s, &out));
         assert!(
             summary.rows.iter().all(|r| r.grad_norm > 0.0),
             "warm start from {}: no gradient reached the weights",
             from.display()
         );
-        let moved = params(&out, MODEL_FILE)
-            .iter()
-            .zip(&ema)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let moved = max_diff(&params(&out, MODEL_FILE), &ema);
         assert!(
             moved > 1e-4,
             "warm start from {}: weights frozen",
