@@ -240,8 +240,13 @@ fn train_on<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Resu
     if let Some(e) = observer.error {
         eprintln!("warning: {e:#}");
     }
+    let checkpoint = summary
+        .last_checkpoint
+        .as_ref()
+        .map(|p| format!(", checkpoint {}", p.display()))
+        .unwrap_or_default();
     println!(
-        "{}: updates {}..{} of {}, loss {:.4} → {:.4}, {:.0} tokens/s, {:.1} s{}",
+        "{}: updates {}..{} of {}, loss {:.4} → {:.4}, {:.0} tokens/s, {:.1} s{checkpoint}",
         summary.config,
         summary.start_step,
         summary.end_step,
@@ -250,22 +255,12 @@ fn train_on<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Resu
         summary.final_loss,
         summary.tokens_per_s,
         summary.wall_s,
-        summary
-            .last_checkpoint
-            .as_ref()
-            .map(|p| format!(", checkpoint {}", p.display()))
-            .unwrap_or_default()
     );
     if summary.interrupted {
         bail!(
-            "interrupted at update {} of {}{}; continue with --resume --out {}",
+            "interrupted at update {} of {}{checkpoint}; continue with --resume --out {}",
             summary.end_step,
             summary.total_steps,
-            summary
-                .last_checkpoint
-                .as_ref()
-                .map(|p| format!(", checkpoint {}", p.display()))
-                .unwrap_or_default(),
             opts.out.display()
         );
     }

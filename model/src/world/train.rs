@@ -20,7 +20,10 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ElementConversion;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{has_checkpoint, open_checkpoint, save_checkpoint, EMA_FILE, MODEL_FILE};
+use super::checkpoint::{
+    has_checkpoint, load_for_inference_checked, open_checkpoint, save_checkpoint, EMA_FILE,
+    MODEL_FILE,
+};
 use super::config::WorldModelConfig;
 use super::data::{
     batch_from_rng, open_source, stream_rng, BatchShape, BatchStream, DataSpec, NoiseSpec, Stream,
@@ -298,7 +301,8 @@ pub fn train<B: AutodiffBackend>(
     } else {
         B::seed(device, settings.seed);
         let model = match &settings.init {
-            Some(path) => warm_start::<B>(Path::new(path), config, device)?,
+            // The EMA weights of a checkpoint or export of the same config.
+            Some(path) => load_for_inference_checked::<B>(Path::new(path), config, device)?,
             None => config.init::<B>(device),
         };
         let ema = model.valid();
@@ -457,16 +461,6 @@ pub fn train<B: AutodiffBackend>(
         write_summary(&opts.out, &summary)?;
     }
     Ok(summary)
-}
-
-/// The EMA weights of the checkpoint or export at `path`, whose config must equal `config`.
-fn warm_start<B: AutodiffBackend>(
-    path: &Path,
-    config: &WorldModelConfig,
-    device: &B::Device,
-) -> Result<WorldModel<B>, WorldError> {
-    let ckpt = open_checkpoint(path, Some(config))?;
-    ckpt.load_weights::<B>(EMA_FILE, device)
 }
 
 /// `field: saved vs given` for every differing setting.
