@@ -11,8 +11,8 @@
 //! hold for `B::InnerBackend` too, which burn's derived `AutodiffModule` cannot promise.
 //!
 //! `MEMWORLD_KERNELS` picks the kernels: `all`, `none` (alias `reference`: the tensor ops
-//! everywhere, for A/B runs and bisecting), or a comma list of `ssd`, `attention`. Unset, the
-//! default is [`DEFAULT_SELECTION`].
+//! everywhere, for A/B runs and bisecting), or a comma list of `ssd`, `attention`, `fused`.
+//! Unset, the default is [`DEFAULT_SELECTION`].
 
 use std::any::{Any, TypeId};
 use std::sync::OnceLock;
@@ -30,23 +30,57 @@ pub enum KernelKind {
     Ssd,
     /// Frame-local attention.
     Attention,
+    /// The fused inference kernels of a layer's small ops ([`crate::fused`]).
+    Fused,
 }
 
-/// Kernels used when [`KERNELS_ENV`] is unset: `(ssd, attention)`.
-pub const DEFAULT_SELECTION: (bool, bool) = (true, true);
+/// Which kernel families run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub ssd: bool,
+    pub attention: bool,
+    pub fused: bool,
+}
 
-/// Parse a [`KERNELS_ENV`] value into `(ssd, attention)`; `Err` names an unknown word.
-pub fn parse_selection(value: &str) -> Result<(bool, bool), String> {
-    let mut selection = (false, false);
+impl Selection {
+    /// Every family.
+    pub const ALL: Self = Self {
+        ssd: true,
+        attention: true,
+        fused: true,
+    };
+    /// None: the tensor ops everywhere.
+    pub const NONE: Self = Self {
+        ssd: false,
+        attention: false,
+        fused: false,
+    };
+
+    fn has(&self, kind: KernelKind) -> bool {
+        match kind {
+            KernelKind::Ssd => self.ssd,
+            KernelKind::Attention => self.attention,
+            KernelKind::Fused => self.fused,
+        }
+    }
+}
+
+/// Kernels used when [`KERNELS_ENV`] is unset.
+pub const DEFAULT_SELECTION: Selection = Selection::ALL;
+
+/// Parse a [`KERNELS_ENV`] value; `Err` names an unknown word.
+pub fn parse_selection(value: &str) -> Result<Selection, String> {
+    let mut selection = Selection::NONE;
     for word in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         match word.to_ascii_lowercase().as_str() {
-            "all" => selection = (true, true),
+            "all" => selection = Selection::ALL,
             "none" | "reference" => {}
-            "ssd" => selection.0 = true,
-            "attention" => selection.1 = true,
+            "ssd" => selection.ssd = true,
+            "attention" => selection.attention = true,
+            "fused" => selection.fused = true,
             other => {
                 return Err(format!(
-                    "{KERNELS_ENV}: unknown kernel `{other}` (all, none, reference, ssd, attention)"
+                    "{KERNELS_ENV}: unknown kernel `{other}` (all, none, reference, ssd, attention, fused)"
                 ))
             }
         }
@@ -57,18 +91,16 @@ pub fn parse_selection(value: &str) -> Result<(bool, bool), String> {
 /// Is this kernel family selected? The environment is read once per process; an unknown word
 /// is reported once and the default used.
 pub fn kernel_selected(kind: KernelKind) -> bool {
-    static SELECTION: OnceLock<(bool, bool)> = OnceLock::new();
-    let (ssd, attention) = *SELECTION.get_or_init(|| match std::env::var(KERNELS_ENV) {
-        Err(_) => DEFAULT_SELECTION,
-        Ok(v) => parse_selection(&v).unwrap_or_else(|e| {
-            eprintln!("warning: {e}; using the default");
-            DEFAULT_SELECTION
-        }),
-    });
-    match kind {
-        KernelKind::Ssd => ssd,
-        KernelKind::Attention => attention,
-    }
+    static SELECTION: OnceLock<Selection> = OnceLock::new();
+    SELECTION
+        .get_or_init(|| match std::env::var(KERNELS_ENV) {
+            Err(_) => DEFAULT_SELECTION,
+            Ok(v) => parse_selection(&v).unwrap_or_else(|e| {
+                eprintln!("warning: {e}; using the default");
+                DEFAULT_SELECTION
+            }),
+        })
+        .has(kind)
 }
 
 /// The CubeCL runtime behind backend `B`, if `B`'s float tensors are CubeCL tensors.
@@ -164,12 +196,21 @@ mod tests {
 
     #[test]
     fn selection_words_combine_and_unknown_words_are_named() {
-        assert_eq!(parse_selection("all"), Ok((true, true)));
-        assert_eq!(parse_selection("none"), Ok((false, false)));
-        assert_eq!(parse_selection("Reference"), Ok((false, false)));
-        assert_eq!(parse_selection("ssd"), Ok((true, false)));
-        assert_eq!(parse_selection(" attention , ssd "), Ok((true, true)));
-        assert_eq!(parse_selection(""), Ok((false, false)));
+        let only = |ssd, attention, fused| super::Selection {
+            ssd,
+            attention,
+            fused,
+        };
+        assert_eq!(parse_selection("all"), Ok(only(true, true, true)));
+        assert_eq!(parse_selection("none"), Ok(only(false, false, false)));
+        assert_eq!(parse_selection("Reference"), Ok(only(false, false, false)));
+        assert_eq!(parse_selection("ssd"), Ok(only(true, false, false)));
+        assert_eq!(parse_selection("fused"), Ok(only(false, false, true)));
+        assert_eq!(
+            parse_selection(" attention , ssd "),
+            Ok(only(true, true, false))
+        );
+        assert_eq!(parse_selection(""), Ok(only(false, false, false)));
         let err = parse_selection("ssd,flash").unwrap_err();
         assert!(err.contains("`flash`"), "{err}");
     }

@@ -5,6 +5,7 @@
 
 pub mod attention;
 pub mod dispatch;
+pub mod fused;
 pub mod ssd;
 pub mod testing;
 pub mod tolerance;

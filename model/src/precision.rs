@@ -99,6 +99,11 @@ fn current() -> Option<FloatDType> {
     MATMUL_DTYPE.with(|c| c.get())
 }
 
+/// Is a lower-precision matmul dtype set on this thread?
+pub fn autocast_active() -> bool {
+    current().is_some()
+}
+
 /// `layer.forward(x)` under the thread's autocast setting.
 pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
     let Some(dtype) = current() else {

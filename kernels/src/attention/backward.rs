@@ -17,9 +17,10 @@ fn units(tokens: usize, head_dim: usize) -> usize {
 }
 
 /// Rows of the other side staged per step in the rest of the shared memory (two rows of the
-/// head each, plus `extra` floats per row), at most 16.
+/// head each, plus `extra` floats per row), at most 16. The units' own rows are padded by one
+/// value (see the kernels).
 fn tile(units: usize, head_dim: usize, extra: usize) -> usize {
-    ((SHARED_FLOATS - 2 * units * head_dim) / (2 * head_dim + extra)).clamp(1, 16)
+    ((SHARED_FLOATS - 2 * units * (head_dim + 1)) / (2 * head_dim + extra)).clamp(1, 16)
 }
 
 /// Gradients of frame-local attention into `dq`, `dk`, `dv` (so tests can hand in NaN-filled

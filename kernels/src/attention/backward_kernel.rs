@@ -82,9 +82,10 @@ pub fn attention_backward_query<F: Float>(
 
     let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
     let row = (sh * query_frames + qf) * tokens + select(active, token, 0);
-    let slot = unit * head_dim;
-    let mut shared_q = SharedMemory::<F>::new(units * head_dim);
-    let mut shared_do = SharedMemory::<F>::new(units * head_dim);
+    // Each unit's row is padded by one value so the units start in different banks.
+    let slot = unit * (head_dim + 1);
+    let mut shared_q = SharedMemory::<F>::new(units * (head_dim + 1));
+    let mut shared_do = SharedMemory::<F>::new(units * (head_dim + 1));
     let mut acc = Array::<F>::new(head_dim);
     let mut delta = F::new(0.0);
     #[unroll]
@@ -199,9 +200,10 @@ pub fn attention_backward_key<F: Float>(
 
     let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
     let row = (sh * key_frames + kf) * tokens + select(active, token, 0);
-    let slot = unit * head_dim;
-    let mut shared_k = SharedMemory::<F>::new(units * head_dim);
-    let mut shared_v = SharedMemory::<F>::new(units * head_dim);
+    // Each unit's row is padded by one value so the units start in different banks.
+    let slot = unit * (head_dim + 1);
+    let mut shared_k = SharedMemory::<F>::new(units * (head_dim + 1));
+    let mut shared_v = SharedMemory::<F>::new(units * (head_dim + 1));
     let mut acc_k = Array::<F>::new(head_dim);
     let mut acc_v = Array::<F>::new(head_dim);
     #[unroll]

@@ -27,9 +27,9 @@ pub(crate) fn key_splits(rows: usize, visible_keys: usize) -> usize {
 pub(crate) const MAX_HEAD_DIM: usize = 64;
 
 /// Key tokens staged in shared memory per step: the query tile, K and V tiles and the tile's
-/// scores within WebGPU's 16 KiB.
+/// scores (query and score rows padded by one value, see the kernel) within WebGPU's 16 KiB.
 fn key_tile(query_tile: usize, head_dim: usize) -> usize {
-    ((16 * 1024 / 4 - query_tile * head_dim) / (2 * head_dim + query_tile)).clamp(1, 16)
+    ((16 * 1024 / 4 - query_tile * (head_dim + 2)) / (2 * head_dim + query_tile)).clamp(1, 16)
 }
 
 /// Frame-local attention into `out` (so tests can hand in a NaN-filled one).

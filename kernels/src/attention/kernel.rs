@@ -51,9 +51,11 @@ pub fn frame_attention_forward<F: Float>(
 
     let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
     let row = (sh * query_frames + qf) * tokens + select(active, token, 0);
-    let mut shared_q = SharedMemory::<F>::new(query_tile * head_dim);
+    // Rows are padded by one value so the units' rows start in different shared-memory banks
+    // (an unpadded row of 64 values puts all 32 units of a warp on one bank).
+    let mut shared_q = SharedMemory::<F>::new(query_tile * (head_dim + 1));
     let mut acc = Array::<F>::new(head_dim);
-    let q_slot = unit * head_dim;
+    let q_slot = unit * (head_dim + 1);
     #[unroll]
     for e in 0..head_dim {
         shared_q[q_slot + e] = q[row * head_dim + e] * scale;
@@ -62,8 +64,8 @@ pub fn frame_attention_forward<F: Float>(
     let mut running_max = F::new(NEG_BIG);
     let mut norm = F::new(0.0);
     // This unit's scores of the current key tile.
-    let mut shared_scores = SharedMemory::<F>::new(query_tile * key_tile);
-    let s_slot = unit * key_tile;
+    let mut shared_scores = SharedMemory::<F>::new(query_tile * (key_tile + 1));
+    let s_slot = unit * (key_tile + 1);
     let mut shared_k = SharedMemory::<F>::new(key_tile * head_dim);
     let mut shared_v = SharedMemory::<F>::new(key_tile * head_dim);
 

@@ -11,7 +11,7 @@
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, silu};
+use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -41,6 +41,32 @@ pub fn layer_norm<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     let centred = x - mean;
     let var = centred.clone().powi_scalar(2).mean_dim(D - 1);
     centred / var.add_scalar(NORM_EPS).sqrt()
+}
+
+/// `modulate(layer_norm(x), shift, scale)`: one fused kernel on the GPU backends outside
+/// autodiff ([`kernels::fused::norm_modulate`]), the tensor ops elsewhere.
+pub fn norm_modulate<B: Backend>(
+    x: Tensor<B, 5>,
+    shift: Tensor<B, 3>,
+    scale: Tensor<B, 3>,
+) -> Tensor<B, 5> {
+    if kernels::fused::serves::<B>(x.dtype()) {
+        return kernels::fused::norm_modulate(x, shift, scale, NORM_EPS);
+    }
+    modulate(layer_norm(x), shift, scale)
+}
+
+/// `x + gate · y` with a per-frame `[batch, frames, d]` gate (fused on the GPU backends outside
+/// autodiff, as [`norm_modulate`]).
+fn gated_residual<B: Backend>(
+    x: Tensor<B, 5>,
+    gate: Tensor<B, 3>,
+    y: Tensor<B, 5>,
+) -> Tensor<B, 5> {
+    if kernels::fused::serves::<B>(x.dtype()) {
+        return kernels::fused::gated_residual(x, gate, y);
+    }
+    x + per_frame(gate) * y
 }
 
 /// h·(1 + scale) + shift with per-frame `[batch, frames, d]` shift/scale.
@@ -104,32 +130,44 @@ impl<B: Backend> WorldBlock<B> {
         }
     }
 
-    /// Run the layer. `ssm_state` continues the block-wise scan (zeros if `None`); the returned
+    /// `gelu(mlp_in(h))`; the bias and GELU fused on the GPU backends outside autodiff (and
+    /// outside autocast, whose products the tensor-op path keeps).
+    fn mlp_hidden(&self, h: Tensor<B, 5>) -> Tensor<B, 5> {
+        match &self.mlp_in.bias {
+            Some(bias)
+                if kernels::fused::serves::<B>(h.dtype())
+                    && !crate::precision::autocast_active() =>
+            {
+                let y = burn::tensor::module::linear(h, self.mlp_in.weight.val(), None);
+                kernels::fused::bias_gelu(y, bias.val())
+            }
+            _ => gelu(linear(&self.mlp_in, h)),
+        }
+    }
+
+    /// Run the layer on SiLU of the condition (`silu_c`, computed once by the caller for every
+    /// layer). `ssm_state` continues the block-wise scan (zeros if `None`); the returned
     /// state is the scan's state after the last frame (`None` without an SSM).
     ///
     /// # Shapes
     /// - x: `[batch, frames, grid, grid, d_model]`
-    /// - c: `[batch, frames, d_model]`
+    /// - silu_c: `[batch, frames, d_model]`
     /// - returns `[batch, frames, grid, grid, d_model]`
     pub fn forward(
         &self,
         x: Tensor<B, 5>,
-        c: Tensor<B, 3>,
+        silu_c: Tensor<B, 3>,
         ssm_state: Option<Mamba2State<B>>,
         attention: AttentionContext<'_, B>,
     ) -> (Tensor<B, 5>, Option<Mamba2State<B>>) {
         let [b, f, _, _, d] = x.dims();
         assert_eq!(
-            c.dims(),
+            silu_c.dims(),
             [b, f, d],
             "condition must be [batch, frames, d_model]"
         );
         let sublayers = 1 + self.ssm.is_some() as usize + self.attention.is_some() as usize;
-        let mut m = self
-            .ada
-            .forward(silu(c))
-            .chunk(3 * sublayers, 2)
-            .into_iter();
+        let mut m = self.ada.forward(silu_c).chunk(3 * sublayers, 2).into_iter();
         let mut next = || {
             let shift = m.next().expect("modulation chunk");
             let scale = m.next().expect("modulation chunk");
@@ -141,23 +179,23 @@ impl<B: Backend> WorldBlock<B> {
         let mut state_out = None;
         if let Some(ssm) = &self.ssm {
             let (shift, scale, gate) = next();
-            let (y, state) = ssm.forward(modulate(layer_norm(x.clone()), shift, scale), ssm_state);
-            x = x + per_frame(gate) * y;
+            let (y, state) = ssm.forward(norm_modulate(x.clone(), shift, scale), ssm_state);
+            x = gated_residual(x, gate, y);
             state_out = Some(state);
         }
         if let Some(attn) = &self.attention {
             let (shift, scale, gate) = next();
-            let h = modulate(layer_norm(x.clone()), shift, scale);
+            let h = norm_modulate(x.clone(), shift, scale);
             let y = match attention {
                 AttentionContext::Sequence { first_frame } => attn.forward(h, first_frame),
                 AttentionContext::Cached { cache, commit } => attn.forward_cached(h, cache, commit),
             };
-            x = x + per_frame(gate) * y;
+            x = gated_residual(x, gate, y);
         }
         let (shift, scale, gate) = next();
-        let h = modulate(layer_norm(x.clone()), shift, scale);
-        let y = linear(&self.mlp_out, gelu(linear(&self.mlp_in, h)));
-        (x + per_frame(gate) * y, state_out)
+        let h = norm_modulate(x.clone(), shift, scale);
+        let y = linear(&self.mlp_out, self.mlp_hidden(h));
+        (gated_residual(x, gate, y), state_out)
     }
 }
 

@@ -9,7 +9,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
-use super::block::{layer_norm, modulate, zero_linear, AttentionContext, WorldBlock};
+use super::block::{norm_modulate, zero_linear, AttentionContext, WorldBlock};
 use super::config::WorldModelConfig;
 use super::embed::{unpatchify, Conditioning, PatchEmbed};
 use super::error::WorldError;
@@ -193,9 +193,12 @@ impl<B: Backend> WorldModel<B> {
             assert_eq!(cs.len(), self.blocks.len(), "one KV-cache slot per layer");
         }
 
-        let c = self
-            .conditioning
-            .forward(tau, cond.actions.as_ref(), cond.poses.as_ref());
+        // Every layer's modulation and the final one read SiLU(c): computed once.
+        let silu_c = silu(self.conditioning.forward(
+            tau,
+            cond.actions.as_ref(),
+            cond.poses.as_ref(),
+        ));
         let mut x = self.embed.forward(x_tau);
         for (l, block) in self.blocks.iter().enumerate() {
             let attention = match caches
@@ -205,17 +208,17 @@ impl<B: Backend> WorldModel<B> {
                 Some((cache, commit)) => AttentionContext::Cached { cache, commit },
                 None => AttentionContext::Sequence { first_frame: 0 },
             };
-            let (y, state) = block.forward(x, c.clone(), states[l].take(), attention);
+            let (y, state) = block.forward(x, silu_c.clone(), states[l].take(), attention);
             x = y;
             states[l] = state;
         }
         let [shift, scale] = self
             .final_ada
-            .forward(silu(c))
+            .forward(silu_c)
             .chunk(2, 2)
             .try_into()
             .expect("two chunks");
-        let v = linear(&self.head, modulate(layer_norm(x), shift, scale));
+        let v = linear(&self.head, norm_modulate(x, shift, scale));
         unpatchify(v, cfg.patch, cfg.channels)
     }
 }

@@ -17,15 +17,16 @@
 //! Both end in masked block attention (`blocks.rs`): a frame-level bias (0 or −∞) that
 //! broadcasts over tokens, never a token-level mask; under autodiff it is one operation whose
 //! backward recomputes the scores (`recompute.rs`).
-//! On burn's CubeCL backends, where it is the faster choice (`kernels::attention::serves`;
-//! in training, full causal attention over long clips), both give way to the flash-style
+//! On burn's CubeCL backends outside autodiff (`kernels::attention::serves`; in training,
+//! full causal attention over long clips), both give way to the flash-style
 //! kernels of `kernels::attention` (no score matrix at all), forward and, under autodiff,
 //! backward (`recompute.rs`); these paths are their reference.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
+use kernels::fused::{rope_pair, rope_table, RopeAxes};
 
 use super::blocks::MAX_SCORE_ELEMENTS;
 use super::cache::KvCache;
@@ -171,10 +172,31 @@ impl<B: Backend> FrameLocalAttention<B> {
                 .swap_dims(2, 3)
                 .swap_dims(1, 2)
         };
+        let split = AxialRopeSplit::for_head_dim(hd);
+        if kernels::fused::serves::<B>(x.dtype()) {
+            // One kernel rotates q and k from a per-axis table (the tensor ops below are its
+            // reference).
+            let axes = RopeAxes {
+                rows: split.rows,
+                cols: split.cols,
+                frames: split.frames,
+            };
+            let table = rope_table(axes, self.rope_theta, first_frame, f, [h, w]);
+            let n = table.len();
+            let table = Tensor::from_data(TensorData::new(table, [n]), &x.device());
+            let tokens = |t: Tensor<B, 5>| t.reshape([b, f, h * w, nh, hd]);
+            let q = tokens(linear(&self.q_proj, x.clone()));
+            let k = tokens(linear(&self.k_proj, x.clone()));
+            let (q, k) = rope_pair(q, k, table, axes, [h, w]);
+            return Qkv {
+                q: heads(q),
+                k: heads(k),
+                v: heads(linear(&self.v_proj, x)),
+            };
+        }
         let q = heads(linear(&self.q_proj, x.clone()));
         let k = heads(linear(&self.k_proj, x.clone()));
         let v = heads(linear(&self.v_proj, x));
-        let split = AxialRopeSplit::for_head_dim(hd);
         let (cos, sin) =
             rope_tables::<B>(split, self.rope_theta, first_frame, f, [h, w], &q.device());
         let cos: Tensor<B, 5> = cos.unsqueeze();
@@ -206,7 +228,7 @@ impl<B: Backend> FrameLocalAttention<B> {
     ) -> Tensor<B, 5> {
         let f = q.dims()[2];
         let held = cache.map_or(0, |c| c.len_frames());
-        if kernels::attention::serves(&q, held + f, self.window) {
+        if kernels::attention::serves(&q) {
             // The kernel takes the held frames oldest first, followed by the new ones.
             let (k, v) = match cache.and_then(|c| c.held_in_frame_order()) {
                 Some((hk, hv)) => (Tensor::cat(vec![hk, k], 2), Tensor::cat(vec![hv, v], 2)),

@@ -12,6 +12,7 @@ use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
 
 use super::{ssd_scan, ssd_step};
 use crate::precision::linear;
+use kernels::fused::{MambaDims, ScanInputs};
 
 /// Configuration of a [`Mamba2`] layer. Defaults follow Mamba-2.
 #[derive(Config, Debug)]
@@ -200,40 +201,92 @@ impl<B: Backend> Mamba2<B> {
         assert_eq!(d_model, self.d_model, "Mamba2: input width must be d_model");
         let state = state.unwrap_or_else(|| self.zero_state(batch, &x.device()));
         self.check_state(&state, batch);
-        let (h, p, g, n) = (self.n_heads, self.head_dim, self.n_groups, self.d_state);
+        let h = self.n_heads;
 
         let zxbcdt = linear(&self.in_proj, x);
-        let z = zxbcdt.clone().narrow(2, 0, self.d_inner);
-        let xbc = zxbcdt.clone().narrow(2, self.d_inner, self.conv_dim());
-        let dt = zxbcdt.narrow(2, self.d_inner + self.conv_dim(), h);
-
-        let (xbc, conv) = self.causal_conv(xbc, state.conv);
-        let xbc = silu(xbc);
-        let x_ssm = xbc
-            .clone()
-            .narrow(2, 0, self.d_inner)
-            .reshape([batch, seq, h, p]);
-        let b_ssm = xbc
-            .clone()
-            .narrow(2, self.d_inner, g * n)
-            .reshape([batch, seq, g, n]);
-        let c_ssm = xbc
-            .narrow(2, self.d_inner + g * n, g * n)
-            .reshape([batch, seq, g, n]);
-        let dt = softplus(dt + self.dt_bias.val().reshape([1, 1, h]));
+        let fused = kernels::fused::serves::<B>(zxbcdt.dtype());
+        let scan_inputs = if fused {
+            kernels::fused::mamba_prologue(
+                zxbcdt.clone(),
+                state.conv,
+                self.conv_weight.val(),
+                self.conv_bias.val(),
+                self.dt_bias.val(),
+                self.fused_dims(),
+            )
+        } else {
+            self.prologue(zxbcdt.clone(), state.conv)
+        };
+        let ScanInputs {
+            x: x_ssm,
+            b,
+            c,
+            dt,
+            conv,
+        } = scan_inputs;
 
         let (y, ssm) = ssd_scan(
             x_ssm.clone(),
             dt,
             self.a(),
-            b_ssm,
-            c_ssm,
+            b,
+            c,
             Some(state.ssm),
             self.chunk_size,
         );
-        let y = y + x_ssm * self.d.val().reshape([1, 1, h, 1]);
-        let y = self.gated_norm(y.reshape([batch, seq, self.d_inner]), z);
+        let y = if fused {
+            kernels::fused::mamba_epilogue(
+                y,
+                x_ssm,
+                self.d.val(),
+                zxbcdt,
+                self.norm_weight.val(),
+                self.fused_dims(),
+                self.norm_eps,
+            )
+        } else {
+            let y = y + x_ssm * self.d.val().reshape([1, 1, h, 1]);
+            let z = zxbcdt.narrow(2, 0, self.d_inner);
+            self.gated_norm(y.reshape([batch, seq, self.d_inner]), z)
+        };
         (linear(&self.out_proj, y), Mamba2State { conv, ssm })
+    }
+
+    /// The tensor-op reference of [`kernels::fused::mamba_prologue`]: from the input
+    /// projection's output `[batch, seq, ·]` and the carried conv inputs to the scan's inputs.
+    fn prologue(&self, zxbcdt: Tensor<B, 3>, conv_state: Tensor<B, 3>) -> ScanInputs<B> {
+        let [batch, seq, _] = zxbcdt.dims();
+        let (h, p, g, n) = (self.n_heads, self.head_dim, self.n_groups, self.d_state);
+        let xbc = zxbcdt.clone().narrow(2, self.d_inner, self.conv_dim());
+        let dt = zxbcdt.narrow(2, self.d_inner + self.conv_dim(), h);
+
+        let (xbc, conv) = self.causal_conv(xbc, conv_state);
+        let xbc = silu(xbc);
+        let x = xbc
+            .clone()
+            .narrow(2, 0, self.d_inner)
+            .reshape([batch, seq, h, p]);
+        let b = xbc
+            .clone()
+            .narrow(2, self.d_inner, g * n)
+            .reshape([batch, seq, g, n]);
+        let c = xbc
+            .narrow(2, self.d_inner + g * n, g * n)
+            .reshape([batch, seq, g, n]);
+        let dt = softplus(dt + self.dt_bias.val().reshape([1, 1, h]));
+        ScanInputs { x, b, c, dt, conv }
+    }
+
+    /// The layer's sizes as the fused kernels take them.
+    fn fused_dims(&self) -> MambaDims {
+        MambaDims {
+            d_inner: self.d_inner,
+            heads: self.n_heads,
+            head_dim: self.head_dim,
+            groups: self.n_groups,
+            d_state: self.d_state,
+            d_conv: self.d_conv,
+        }
     }
 
     /// Advance by one token with the recurrence (no chunking), updating `state` in place.

@@ -1,0 +1,316 @@
+//! CubeCL bodies of the fused inference kernels. Tensors are contiguous and indexed flat;
+//! shapes are documented on the launchers in `launch.rs`. Row reductions use one cube of
+//! [`REDUCE_UNITS`] units per row: each unit sums a strided slice, the partial sums meet in
+//! shared memory and every unit reads the total back (no tree, no second barrier).
+
+use cubecl::prelude::*;
+
+/// Units of a row-reducing cube.
+pub(crate) const REDUCE_UNITS: usize = 64;
+
+/// Cubes along x of a one-cube-per-row grid (WebGPU's limit per dimension is 65,535); more
+/// rows continue along y.
+pub(crate) const GRID_X: usize = 32768;
+
+/// Sum `partial` over the cube's units (all units get the total). `shared` holds
+/// [`REDUCE_UNITS`] values; it may be reused after the call.
+#[cube]
+fn cube_sum<F: Float>(partial: F, shared: &mut SharedMemory<F>) -> F {
+    let u = UNIT_POS as usize;
+    shared[u] = partial;
+    sync_cube();
+    let mut total = F::new(0.0);
+    for i in 0..REDUCE_UNITS {
+        total += shared[i];
+    }
+    sync_cube();
+    total
+}
+
+/// SiLU, x·σ(x).
+#[cube]
+fn silu<F: Float>(x: F) -> F {
+    x / (F::new(1.0) + F::exp(-x))
+}
+
+/// Layer norm without affine parameters, then adaLN's modulation:
+/// `y = (x − mean) / √(var + eps) · (1 + scale[f]) + shift[f]` for row `r` of frame
+/// `f = r / tokens_per_frame`. One cube per row.
+#[cube(launch)]
+pub fn norm_modulate<F: Float>(
+    x: &Tensor<F>,
+    shift: &Tensor<F>,
+    scale: &Tensor<F>,
+    y: &mut Tensor<F>,
+    rows: u32,
+    tokens_per_frame: u32,
+    eps: f32,
+    #[comptime] d: usize,
+) {
+    let row = CUBE_POS_X as usize + CUBE_POS_Y as usize * GRID_X;
+    if row >= rows as usize {
+        terminate!();
+    }
+    let u = UNIT_POS as usize;
+    let base = row * d;
+    let frame_base = (row / tokens_per_frame as usize) * d;
+    let mut shared = SharedMemory::<F>::new(REDUCE_UNITS);
+
+    let mut sum = F::new(0.0);
+    let mut i = u;
+    while i < d {
+        sum += x[base + i];
+        i += REDUCE_UNITS;
+    }
+    let mean = cube_sum::<F>(sum, &mut shared) / F::cast_from(d as u32);
+
+    let mut squares = F::new(0.0);
+    i = u;
+    while i < d {
+        let c = x[base + i] - mean;
+        squares += c * c;
+        i += REDUCE_UNITS;
+    }
+    let var = cube_sum::<F>(squares, &mut shared) / F::cast_from(d as u32);
+    let inv = F::new(1.0) / F::sqrt(var + F::cast_from(eps));
+
+    i = u;
+    while i < d {
+        let m = frame_base + i;
+        y[base + i] = (x[base + i] - mean) * inv * (F::new(1.0) + scale[m]) + shift[m];
+        i += REDUCE_UNITS;
+    }
+}
+
+/// adaLN's gated residual, `out = x + gate[f] · y` for element `(r, i)` of frame
+/// `f = r / tokens_per_frame`. One unit per element.
+#[cube(launch)]
+pub fn gated_residual<F: Float>(
+    x: &Tensor<F>,
+    gate: &Tensor<F>,
+    y: &Tensor<F>,
+    out: &mut Tensor<F>,
+    len: u32,
+    tokens_per_frame: u32,
+    #[comptime] d: usize,
+) {
+    let idx = ABSOLUTE_POS;
+    if idx >= len as usize {
+        terminate!();
+    }
+    let row = idx / d;
+    let g = (row / tokens_per_frame as usize) * d + idx % d;
+    out[idx] = x[idx] + gate[g] * y[idx];
+}
+
+/// Mamba-2 between the input projection and the scan: the causal depthwise convolution over
+/// xBC (continuing the carried inputs), SiLU, the split into x, B and C, and
+/// `Δ = softplus(dt + dt_bias)`; also the new carried inputs. One unit per (token, channel)
+/// over `conv_dim + heads` channels: channels below `conv_dim` are convolution channels, the
+/// rest are heads.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub fn mamba_prologue<F: Float>(
+    zxbcdt: &Tensor<F>,
+    conv_state: &Tensor<F>,
+    conv_weight: &Tensor<F>,
+    conv_bias: &Tensor<F>,
+    dt_bias: &Tensor<F>,
+    x: &mut Tensor<F>,
+    b: &mut Tensor<F>,
+    c: &mut Tensor<F>,
+    dt: &mut Tensor<F>,
+    new_state: &mut Tensor<F>,
+    units: u32,
+    seq: u32,
+    #[comptime] d_inner: usize,
+    #[comptime] group_state: usize,
+    #[comptime] heads: usize,
+    #[comptime] d_conv: usize,
+) {
+    let idx = ABSOLUTE_POS;
+    if idx >= units as usize {
+        terminate!();
+    }
+    let conv_dim = d_inner + 2 * group_state;
+    let width = conv_dim + heads;
+    let row_width = d_inner + conv_dim + heads;
+    let seq = seq as usize;
+    let row = idx / width;
+    let ch = idx % width;
+    let t = row % seq;
+    let sequence = row / seq;
+    let carried = d_conv - 1;
+
+    if ch < conv_dim {
+        // padded[i] = carried input i for i < d_conv − 1, else token i − (d_conv − 1).
+        let mut acc = conv_bias[ch];
+        #[unroll]
+        for j in 0..d_conv {
+            let pos = t + j;
+            let v = if pos < carried {
+                conv_state[(sequence * conv_dim + ch) * carried + pos]
+            } else {
+                zxbcdt[(sequence * seq + pos - carried) * row_width + d_inner + ch]
+            };
+            acc += conv_weight[ch * d_conv + j] * v;
+        }
+        let s = silu::<F>(acc);
+        if ch < d_inner {
+            x[row * d_inner + ch] = s;
+        } else if ch < d_inner + group_state {
+            b[row * group_state + ch - d_inner] = s;
+        } else {
+            c[row * group_state + ch - d_inner - group_state] = s;
+        }
+        // The last d_conv − 1 entries of padded become the carried inputs.
+        if t == 0 {
+            #[unroll]
+            for i in 0..carried {
+                let pos = seq + i;
+                let v = if pos < carried {
+                    conv_state[(sequence * conv_dim + ch) * carried + pos]
+                } else {
+                    zxbcdt[(sequence * seq + pos - carried) * row_width + d_inner + ch]
+                };
+                new_state[(sequence * conv_dim + ch) * carried + i] = v;
+            }
+        }
+    } else {
+        let h = ch - conv_dim;
+        let v = zxbcdt[row * row_width + d_inner + conv_dim + h] + dt_bias[h];
+        // softplus without overflow: max(v, 0) + log(1 + e^(−|v|))
+        dt[row * heads + h] = F::max(v, F::new(0.0)) + F::log1p(F::exp(-F::abs(v)));
+    }
+}
+
+/// Mamba-2 between the scan and the output projection: the D skip and the gated RMSNorm,
+/// `g = (y + D_h x) · SiLU(z)`, `out = g / √(mean_group(g²) + eps) · w`. One cube per
+/// (token, group); z is read from the input projection's output (its first `d_inner` columns).
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub fn mamba_epilogue<F: Float>(
+    y: &Tensor<F>,
+    x: &Tensor<F>,
+    d_skip: &Tensor<F>,
+    zxbcdt: &Tensor<F>,
+    norm_weight: &Tensor<F>,
+    out: &mut Tensor<F>,
+    cubes: u32,
+    row_width: u32,
+    eps: f32,
+    #[comptime] d_inner: usize,
+    #[comptime] groups: usize,
+    #[comptime] head_dim: usize,
+) {
+    let cube = CUBE_POS_X as usize + CUBE_POS_Y as usize * GRID_X;
+    if cube >= cubes as usize {
+        terminate!();
+    }
+    let row = cube / groups;
+    let group = cube % groups;
+    let u = UNIT_POS as usize;
+    let group_width = d_inner / groups;
+    let first = row * d_inner + group * group_width;
+    let z_first = row * row_width as usize + group * group_width;
+    let mut shared = SharedMemory::<F>::new(REDUCE_UNITS);
+
+    let mut squares = F::new(0.0);
+    let mut i = u;
+    while i < group_width {
+        let ch = group * group_width + i;
+        let g =
+            (y[first + i] + d_skip[ch / head_dim] * x[first + i]) * silu::<F>(zxbcdt[z_first + i]);
+        squares += g * g;
+        i += REDUCE_UNITS;
+    }
+    let mean = cube_sum::<F>(squares, &mut shared) / F::cast_from(group_width as u32);
+    let inv = F::new(1.0) / F::sqrt(mean + F::cast_from(eps));
+
+    i = u;
+    while i < group_width {
+        let ch = group * group_width + i;
+        let g =
+            (y[first + i] + d_skip[ch / head_dim] * x[first + i]) * silu::<F>(zxbcdt[z_first + i]);
+        out[first + i] = g * inv * norm_weight[ch];
+        i += REDUCE_UNITS;
+    }
+}
+
+/// Axial rotary embedding of queries and keys together (they share the angles), in the
+/// projections' layout `[batch, frames, tokens, heads, head_dim]`: pair `j` of a head,
+/// `(x[j], x[j + half])`, turns by the angle of its axis — the token's row for `j < rows`,
+/// its column for the next `cols`, its frame for the rest — read from the packed per-axis
+/// table (see `super::rope_table`). One unit per pair.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub fn rope_pair<F: Float>(
+    q: &Tensor<F>,
+    k: &Tensor<F>,
+    table: &Tensor<F>,
+    q_out: &mut Tensor<F>,
+    k_out: &mut Tensor<F>,
+    units: u32,
+    frames: u32,
+    grid_h: u32,
+    grid_w: u32,
+    #[comptime] heads: usize,
+    #[comptime] half: usize,
+    #[comptime] rows: usize,
+    #[comptime] cols: usize,
+) {
+    let idx = ABSOLUTE_POS;
+    if idx >= units as usize {
+        terminate!();
+    }
+    let (frames, grid_h, grid_w) = (frames as usize, grid_h as usize, grid_w as usize);
+    let j = idx % half;
+    let token_head = idx / half; // ((batch · frames + frame) · tokens + token) · heads + head
+    let token = (token_head / heads) % (grid_h * grid_w);
+    let frame = (token_head / heads / (grid_h * grid_w)) % frames;
+    let frame_pairs = half - rows - cols;
+
+    // Packed table: cos/sin of rows [h, rows], then of columns [w, cols], then of frames.
+    let col_base = 2 * grid_h * rows;
+    let frame_base = col_base + 2 * grid_w * cols;
+    let mut at = frame_base;
+    let mut sin_offset = frames * frame_pairs;
+    if j < rows {
+        at = (token / grid_w) * rows + j;
+        sin_offset = grid_h * rows;
+    } else if j < rows + cols {
+        at = col_base + (token % grid_w) * cols + (j - rows);
+        sin_offset = grid_w * cols;
+    } else {
+        at += frame * frame_pairs + (j - rows - cols);
+    }
+    let cos = table[at];
+    let sin = table[at + sin_offset];
+
+    let first = token_head * 2 * half + j;
+    let (q1, q2) = (q[first], q[first + half]);
+    q_out[first] = q1 * cos - q2 * sin;
+    q_out[first + half] = q1 * sin + q2 * cos;
+    let (k1, k2) = (k[first], k[first + half]);
+    k_out[first] = k1 * cos - k2 * sin;
+    k_out[first + half] = k1 * sin + k2 * cos;
+}
+
+/// A linear layer's bias and the exact GELU after it: `v = y + bias[i]`,
+/// `out = v/2 · (1 + erf(v/√2))`. One unit per element.
+#[cube(launch)]
+pub fn bias_gelu<F: Float>(
+    y: &Tensor<F>,
+    bias: &Tensor<F>,
+    out: &mut Tensor<F>,
+    len: u32,
+    #[comptime] width: usize,
+) {
+    let idx = ABSOLUTE_POS;
+    if idx >= len as usize {
+        terminate!();
+    }
+    let v = y[idx] + bias[idx % width];
+    out[idx] =
+        F::new(0.5) * v * (F::new(1.0) + F::erf(v * F::new(std::f32::consts::FRAC_1_SQRT_2)));
+}

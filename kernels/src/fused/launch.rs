@@ -1,0 +1,351 @@
+//! Launchers of the fused inference kernels on CubeCL tensors: shape checks and grids. Outputs
+//! are handed in, so the tests can give NaN-filled ones.
+
+use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
+use cubecl::prelude::*;
+
+use super::kernel::{
+    bias_gelu, gated_residual, mamba_epilogue, mamba_prologue, norm_modulate, rope_pair, GRID_X,
+    REDUCE_UNITS,
+};
+use super::MambaDims;
+
+/// A grid of `cubes` cubes, `GRID_X` wide.
+fn row_grid(cubes: usize) -> CubeCount {
+    let x = cubes.clamp(1, GRID_X);
+    CubeCount::Static(x as u32, cubes.div_ceil(GRID_X).max(1) as u32, 1)
+}
+
+/// Units of an elementwise launch.
+const UNITS: usize = 256;
+
+fn elementwise_grid(units: usize) -> CubeCount {
+    CubeCount::Static(units.div_ceil(UNITS).max(1) as u32, 1, 1)
+}
+
+fn shape<R: CubeRuntime>(t: &CubeTensor<R>) -> Vec<usize> {
+    t.meta.shape().to_vec()
+}
+
+/// Layer norm + modulation.
+///
+/// # Shapes
+/// - `x`, `y`: `[rows, d]`; `shift`, `scale`: `[rows / tokens_per_frame, d]`
+pub(crate) fn launch_norm_modulate<R: CubeRuntime>(
+    x: CubeTensor<R>,
+    shift: CubeTensor<R>,
+    scale: CubeTensor<R>,
+    y: CubeTensor<R>,
+    tokens_per_frame: usize,
+    eps: f32,
+) {
+    let [rows, d] = shape(&x)[..] else {
+        panic!("norm_modulate: x must be 2-d")
+    };
+    assert_eq!(shape(&y), [rows, d], "norm_modulate: output shape");
+    let frames = rows / tokens_per_frame;
+    assert_eq!(
+        frames * tokens_per_frame,
+        rows,
+        "norm_modulate: whole frames"
+    );
+    assert_eq!(shape(&shift), [frames, d], "norm_modulate: shift shape");
+    assert_eq!(shape(&scale), [frames, d], "norm_modulate: scale shape");
+    let client = x.client.clone();
+    norm_modulate::launch::<f32, R>(
+        &client,
+        row_grid(rows),
+        CubeDim::new_1d(REDUCE_UNITS as u32),
+        x.into_tensor_arg(),
+        shift.into_tensor_arg(),
+        scale.into_tensor_arg(),
+        y.into_tensor_arg(),
+        rows as u32,
+        tokens_per_frame as u32,
+        eps,
+        d,
+    );
+}
+
+/// Gated residual.
+///
+/// # Shapes
+/// - `x`, `y`, `out`: `[rows, d]`; `gate`: `[rows / tokens_per_frame, d]`
+pub(crate) fn launch_gated_residual<R: CubeRuntime>(
+    x: CubeTensor<R>,
+    gate: CubeTensor<R>,
+    y: CubeTensor<R>,
+    out: CubeTensor<R>,
+    tokens_per_frame: usize,
+) {
+    let [rows, d] = shape(&x)[..] else {
+        panic!("gated_residual: x must be 2-d")
+    };
+    assert_eq!(shape(&y), [rows, d], "gated_residual: y shape");
+    assert_eq!(shape(&out), [rows, d], "gated_residual: output shape");
+    assert_eq!(
+        shape(&gate),
+        [rows / tokens_per_frame, d],
+        "gated_residual: gate shape"
+    );
+    let len = rows * d;
+    let client = x.client.clone();
+    gated_residual::launch::<f32, R>(
+        &client,
+        elementwise_grid(len),
+        CubeDim::new_1d(UNITS as u32),
+        x.into_tensor_arg(),
+        gate.into_tensor_arg(),
+        y.into_tensor_arg(),
+        out.into_tensor_arg(),
+        len as u32,
+        tokens_per_frame as u32,
+        d,
+    );
+}
+
+/// The outputs of [`launch_mamba_prologue`].
+pub(crate) struct PrologueOut<R: CubeRuntime> {
+    /// `[batch · seq, d_inner]`
+    pub x: CubeTensor<R>,
+    /// `[batch · seq, groups · d_state]`
+    pub b: CubeTensor<R>,
+    /// `[batch · seq, groups · d_state]`
+    pub c: CubeTensor<R>,
+    /// `[batch · seq, heads]`
+    pub dt: CubeTensor<R>,
+    /// `[batch, conv_dim, d_conv − 1]`
+    pub conv: CubeTensor<R>,
+}
+
+/// Convolution, SiLU, split and Δ of a Mamba-2 layer.
+///
+/// # Shapes
+/// - `zxbcdt`: `[batch · seq, 2·d_inner + 2·groups·d_state + heads]`
+/// - `conv_state`: `[batch, conv_dim, d_conv − 1]`; `conv_weight`: `[conv_dim, d_conv]`;
+///   `conv_bias`: `[conv_dim]`; `dt_bias`: `[heads]`
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
+    zxbcdt: CubeTensor<R>,
+    conv_state: CubeTensor<R>,
+    conv_weight: CubeTensor<R>,
+    conv_bias: CubeTensor<R>,
+    dt_bias: CubeTensor<R>,
+    out: &PrologueOut<R>,
+    seq: usize,
+    dims: MambaDims,
+) {
+    let MambaDims {
+        d_inner,
+        heads,
+        groups,
+        d_state,
+        d_conv,
+        ..
+    } = dims;
+    let group_state = groups * d_state;
+    let conv_dim = d_inner + 2 * group_state;
+    let rows = shape(&zxbcdt)[0];
+    let batch = rows / seq;
+    assert_eq!(batch * seq, rows, "mamba_prologue: rows = batch · seq");
+    assert_eq!(
+        shape(&zxbcdt),
+        [rows, d_inner + conv_dim + heads],
+        "mamba_prologue: input width"
+    );
+    assert_eq!(
+        shape(&conv_state),
+        [batch, conv_dim, d_conv - 1],
+        "mamba_prologue: conv state shape"
+    );
+    assert_eq!(
+        shape(&conv_weight),
+        [conv_dim, d_conv],
+        "mamba_prologue: conv weight"
+    );
+    assert_eq!(shape(&out.x), [rows, d_inner], "mamba_prologue: x shape");
+    assert_eq!(
+        shape(&out.b),
+        [rows, group_state],
+        "mamba_prologue: B shape"
+    );
+    assert_eq!(
+        shape(&out.c),
+        [rows, group_state],
+        "mamba_prologue: C shape"
+    );
+    assert_eq!(shape(&out.dt), [rows, heads], "mamba_prologue: dt shape");
+    assert_eq!(
+        shape(&out.conv),
+        shape(&conv_state),
+        "mamba_prologue: new state"
+    );
+    let units = rows * (conv_dim + heads);
+    let client = zxbcdt.client.clone();
+    mamba_prologue::launch::<f32, R>(
+        &client,
+        elementwise_grid(units),
+        CubeDim::new_1d(UNITS as u32),
+        zxbcdt.into_tensor_arg(),
+        conv_state.into_tensor_arg(),
+        conv_weight.into_tensor_arg(),
+        conv_bias.into_tensor_arg(),
+        dt_bias.into_tensor_arg(),
+        out.x.clone().into_tensor_arg(),
+        out.b.clone().into_tensor_arg(),
+        out.c.clone().into_tensor_arg(),
+        out.dt.clone().into_tensor_arg(),
+        out.conv.clone().into_tensor_arg(),
+        units as u32,
+        seq as u32,
+        d_inner,
+        group_state,
+        heads,
+        d_conv,
+    );
+}
+
+/// D skip and gated RMSNorm of a Mamba-2 layer.
+///
+/// # Shapes
+/// - `y`, `x`, `out`: `[rows, d_inner]`; `d_skip`: `[heads]`; `norm_weight`: `[d_inner]`
+/// - `zxbcdt`: `[rows, width]` with z in its first `d_inner` columns
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_mamba_epilogue<R: CubeRuntime>(
+    y: CubeTensor<R>,
+    x: CubeTensor<R>,
+    d_skip: CubeTensor<R>,
+    zxbcdt: CubeTensor<R>,
+    norm_weight: CubeTensor<R>,
+    out: CubeTensor<R>,
+    dims: MambaDims,
+    eps: f32,
+) {
+    let MambaDims {
+        d_inner,
+        heads,
+        head_dim,
+        groups,
+        ..
+    } = dims;
+    let rows = shape(&y)[0];
+    assert_eq!(shape(&y), [rows, d_inner], "mamba_epilogue: y shape");
+    assert_eq!(shape(&x), [rows, d_inner], "mamba_epilogue: x shape");
+    assert_eq!(shape(&out), [rows, d_inner], "mamba_epilogue: output shape");
+    assert_eq!(shape(&d_skip), [heads], "mamba_epilogue: D shape");
+    assert_eq!(
+        shape(&norm_weight),
+        [d_inner],
+        "mamba_epilogue: norm weight"
+    );
+    assert_eq!(
+        heads * head_dim,
+        d_inner,
+        "mamba_epilogue: heads · head_dim"
+    );
+    assert_eq!(d_inner % groups, 0, "mamba_epilogue: groups divide d_inner");
+    let width = shape(&zxbcdt)[1];
+    assert!(width >= d_inner, "mamba_epilogue: z columns");
+    let cubes = rows * groups;
+    let client = y.client.clone();
+    mamba_epilogue::launch::<f32, R>(
+        &client,
+        row_grid(cubes),
+        CubeDim::new_1d(REDUCE_UNITS as u32),
+        y.into_tensor_arg(),
+        x.into_tensor_arg(),
+        d_skip.into_tensor_arg(),
+        zxbcdt.into_tensor_arg(),
+        norm_weight.into_tensor_arg(),
+        out.into_tensor_arg(),
+        cubes as u32,
+        width as u32,
+        eps,
+        d_inner,
+        groups,
+        head_dim,
+    );
+}
+
+/// Rotary embedding of queries and keys.
+///
+/// # Shapes
+/// - `q`, `k`, `q_out`, `k_out`: `[batch, frames, h·w, heads, head_dim]`
+/// - `table`: [`super::rope_table`]'s packed table for those frames
+pub(crate) fn launch_rope_pair<R: CubeRuntime>(
+    q: CubeTensor<R>,
+    k: CubeTensor<R>,
+    table: CubeTensor<R>,
+    q_out: CubeTensor<R>,
+    k_out: CubeTensor<R>,
+    axes: super::RopeAxes,
+    [grid_h, grid_w]: [usize; 2],
+) {
+    let dims = shape(&q);
+    let [batch, frames, tokens, heads, head_dim] = dims[..] else {
+        panic!("rope_pair: q must be 5-d")
+    };
+    assert_eq!(tokens, grid_h * grid_w, "rope_pair: tokens = h · w");
+    for (t, what) in [(&k, "k"), (&q_out, "q_out"), (&k_out, "k_out")] {
+        assert_eq!(shape(t), dims, "rope_pair: {what} shape");
+    }
+    let half = head_dim / 2;
+    assert_eq!(
+        axes.pairs(),
+        half,
+        "rope_pair: the axes share head_dim / 2 pairs"
+    );
+    assert_eq!(
+        shape(&table),
+        [super::rope_table_len(axes, frames, [grid_h, grid_w])],
+        "rope_pair: table length"
+    );
+    let units = batch * frames * tokens * heads * half;
+    let client = q.client.clone();
+    rope_pair::launch::<f32, R>(
+        &client,
+        elementwise_grid(units),
+        CubeDim::new_1d(UNITS as u32),
+        q.into_tensor_arg(),
+        k.into_tensor_arg(),
+        table.into_tensor_arg(),
+        q_out.into_tensor_arg(),
+        k_out.into_tensor_arg(),
+        units as u32,
+        frames as u32,
+        grid_h as u32,
+        grid_w as u32,
+        heads,
+        half,
+        axes.rows,
+        axes.cols,
+    );
+}
+
+/// Bias and GELU.
+///
+/// # Shapes
+/// - `y`, `out`: `[rows, width]`; `bias`: `[width]`
+pub(crate) fn launch_bias_gelu<R: CubeRuntime>(
+    y: CubeTensor<R>,
+    bias: CubeTensor<R>,
+    out: CubeTensor<R>,
+) {
+    let [rows, width] = shape(&y)[..] else {
+        panic!("bias_gelu: y must be 2-d")
+    };
+    assert_eq!(shape(&bias), [width], "bias_gelu: bias shape");
+    assert_eq!(shape(&out), [rows, width], "bias_gelu: output shape");
+    let len = rows * width;
+    let client = y.client.clone();
+    bias_gelu::launch::<f32, R>(
+        &client,
+        elementwise_grid(len),
+        CubeDim::new_1d(UNITS as u32),
+        y.into_tensor_arg(),
+        bias.into_tensor_arg(),
+        out.into_tensor_arg(),
+        len as u32,
+        width,
+    );
+}

@@ -1,0 +1,305 @@
+//! Fused inference kernels: chains of small tensor ops of a world-model layer done in one
+//! launch each, for the streaming path where a frame is 256 tokens and every launch costs more
+//! than its arithmetic (SPEC §5.5, §6):
+//! - [`norm_modulate`]: the parameter-free layer norm and adaLN's `h·(1 + scale) + shift`;
+//! - [`gated_residual`]: adaLN's `x + gate · y`;
+//! - [`mamba_prologue`]: Mamba-2's causal convolution (continuing the carried inputs), SiLU,
+//!   the split into x, B, C and `Δ = softplus(dt + dt_bias)`;
+//! - [`mamba_epilogue`]: Mamba-2's D skip and gated RMSNorm;
+//! - [`bias_gelu`]: a linear layer's bias and the exact GELU after it;
+//! - [`rope_pair`]: the axial rotary embedding of queries and keys, from a small per-axis
+//!   table ([`rope_table`]) instead of per-token tables.
+//!
+//! They have no backward pass: under autodiff [`serves`] says no and the model runs its tensor
+//! ops (`model::world::block`, `model::mixers::ssd::layer`), which are the references;
+//! [`reference`] here holds independent f64 host loops the tests compare against.
+
+mod kernel;
+mod launch;
+pub mod reference;
+#[cfg(test)]
+mod tests;
+
+use burn::tensor::{backend::Backend, DType, Tensor};
+
+use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
+use launch::{
+    launch_bias_gelu, launch_gated_residual, launch_mamba_epilogue, launch_mamba_prologue,
+    launch_norm_modulate, launch_rope_pair, PrologueOut,
+};
+
+/// Should the fused kernels serve this backend and dtype (selected, a CubeCL backend outside
+/// autodiff, f32)?
+pub fn serves<B: Backend>(dtype: DType) -> bool {
+    crate::kernels_serve::<B>(crate::KernelKind::Fused, dtype)
+}
+
+fn runtime<B: Backend>() -> crate::dispatch::CubeRuntimeKind {
+    kernel_runtime::<B>(DType::F32).expect("fused kernels: backend has no kernels (check serves)")
+}
+
+/// `(x − mean) / √(var + eps) · (1 + scale) + shift` over the last dimension, shift and scale
+/// per frame.
+///
+/// # Shapes
+/// - `x`: `[batch, frames, h, w, d]`; `shift`, `scale`: `[batch, frames, d]`; returns `x`'s
+pub fn norm_modulate<B: Backend>(
+    x: Tensor<B, 5>,
+    shift: Tensor<B, 3>,
+    scale: Tensor<B, 3>,
+    eps: f64,
+) -> Tensor<B, 5> {
+    let dims = x.dims();
+    let [b, f, h, w, d] = dims;
+    let rows = b * f * h * w;
+    let x = x.reshape([rows, d]);
+    let (shift, scale) = (shift.reshape([b * f, d]), scale.reshape([b * f, d]));
+    with_runtime!(runtime::<B>(), R => {
+        let x = to_cube::<B, R, 2>(x);
+        let y = empty_f32(&x, &[rows, d]);
+        launch_norm_modulate(
+            x,
+            to_cube::<B, R, 2>(shift),
+            to_cube::<B, R, 2>(scale),
+            y.clone(),
+            h * w,
+            eps as f32,
+        );
+        from_cube::<B, R, 2>(y).reshape(dims)
+    })
+}
+
+/// `x + gate · y` with the gate per frame.
+///
+/// # Shapes
+/// - `x`, `y`: `[batch, frames, h, w, d]`; `gate`: `[batch, frames, d]`; returns `x`'s
+pub fn gated_residual<B: Backend>(
+    x: Tensor<B, 5>,
+    gate: Tensor<B, 3>,
+    y: Tensor<B, 5>,
+) -> Tensor<B, 5> {
+    let dims = x.dims();
+    assert_eq!(y.dims(), dims, "gated_residual: x and y shapes");
+    let [b, f, h, w, d] = dims;
+    let rows = b * f * h * w;
+    with_runtime!(runtime::<B>(), R => {
+        let x = to_cube::<B, R, 2>(x.reshape([rows, d]));
+        let out = empty_f32(&x, &[rows, d]);
+        launch_gated_residual(
+            x,
+            to_cube::<B, R, 2>(gate.reshape([b * f, d])),
+            to_cube::<B, R, 2>(y.reshape([rows, d])),
+            out.clone(),
+            h * w,
+        );
+        from_cube::<B, R, 2>(out).reshape(dims)
+    })
+}
+
+/// The sizes of a Mamba-2 layer the fused kernels need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MambaDims {
+    pub d_inner: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub groups: usize,
+    pub d_state: usize,
+    pub d_conv: usize,
+}
+
+impl MambaDims {
+    /// Channels of the convolution: x, B and C.
+    pub fn conv_dim(&self) -> usize {
+        self.d_inner + 2 * self.groups * self.d_state
+    }
+}
+
+/// What the scan needs, from [`mamba_prologue`].
+pub struct ScanInputs<B: Backend> {
+    /// `[batch, seq, heads, head_dim]`, after the convolution and SiLU
+    pub x: Tensor<B, 4>,
+    /// `[batch, seq, groups, d_state]`
+    pub b: Tensor<B, 4>,
+    /// `[batch, seq, groups, d_state]`
+    pub c: Tensor<B, 4>,
+    /// `[batch, seq, heads]`, Δ after the softplus
+    pub dt: Tensor<B, 3>,
+    /// The new carried convolution inputs, `[batch, conv_dim, d_conv − 1]`, oldest first.
+    pub conv: Tensor<B, 3>,
+}
+
+/// Mamba-2 from the input projection's output to the scan's inputs (see the module docs).
+///
+/// # Shapes
+/// - `zxbcdt`: `[batch, seq, 2·d_inner + 2·groups·d_state + heads]` ([z, xBC, dt])
+/// - `conv_state`: `[batch, conv_dim, d_conv − 1]`; `conv_weight`: `[conv_dim, d_conv]`;
+///   `conv_bias`: `[conv_dim]`; `dt_bias`: `[heads]`
+pub fn mamba_prologue<B: Backend>(
+    zxbcdt: Tensor<B, 3>,
+    conv_state: Tensor<B, 3>,
+    conv_weight: Tensor<B, 2>,
+    conv_bias: Tensor<B, 1>,
+    dt_bias: Tensor<B, 1>,
+    dims: MambaDims,
+) -> ScanInputs<B> {
+    let [batch, seq, width] = zxbcdt.dims();
+    let rows = batch * seq;
+    let group_state = dims.groups * dims.d_state;
+    with_runtime!(runtime::<B>(), R => {
+        let zxbcdt = to_cube::<B, R, 2>(zxbcdt.reshape([rows, width]));
+        let out = PrologueOut {
+            x: empty_f32(&zxbcdt, &[rows, dims.d_inner]),
+            b: empty_f32(&zxbcdt, &[rows, group_state]),
+            c: empty_f32(&zxbcdt, &[rows, group_state]),
+            dt: empty_f32(&zxbcdt, &[rows, dims.heads]),
+            conv: empty_f32(&zxbcdt, &[batch, dims.conv_dim(), dims.d_conv - 1]),
+        };
+        launch_mamba_prologue(
+            zxbcdt,
+            to_cube::<B, R, 3>(conv_state),
+            to_cube::<B, R, 2>(conv_weight),
+            to_cube::<B, R, 1>(conv_bias),
+            to_cube::<B, R, 1>(dt_bias),
+            &out,
+            seq,
+            dims,
+        );
+        ScanInputs {
+            x: from_cube::<B, R, 2>(out.x).reshape([batch, seq, dims.heads, dims.head_dim]),
+            b: from_cube::<B, R, 2>(out.b).reshape([batch, seq, dims.groups, dims.d_state]),
+            c: from_cube::<B, R, 2>(out.c).reshape([batch, seq, dims.groups, dims.d_state]),
+            dt: from_cube::<B, R, 2>(out.dt).reshape([batch, seq, dims.heads]),
+            conv: from_cube::<B, R, 3>(out.conv),
+        }
+    })
+}
+
+/// Mamba-2 from the scan's output to the output projection's input: `g = (y + D_h x)·SiLU(z)`,
+/// `g / √(mean over the group of g² + eps) · norm_weight`.
+///
+/// # Shapes
+/// - `y`, `x`: `[batch, seq, heads, head_dim]`; `d_skip`: `[heads]`; `norm_weight`: `[d_inner]`
+/// - `zxbcdt`: `[batch, seq, width]`, z in its first `d_inner` columns
+/// - returns `[batch, seq, d_inner]`
+pub fn mamba_epilogue<B: Backend>(
+    y: Tensor<B, 4>,
+    x: Tensor<B, 4>,
+    d_skip: Tensor<B, 1>,
+    zxbcdt: Tensor<B, 3>,
+    norm_weight: Tensor<B, 1>,
+    dims: MambaDims,
+    eps: f64,
+) -> Tensor<B, 3> {
+    let [batch, seq, width] = zxbcdt.dims();
+    let rows = batch * seq;
+    with_runtime!(runtime::<B>(), R => {
+        let y = to_cube::<B, R, 2>(y.reshape([rows, dims.d_inner]));
+        let out = empty_f32(&y, &[rows, dims.d_inner]);
+        launch_mamba_epilogue(
+            y,
+            to_cube::<B, R, 2>(x.reshape([rows, dims.d_inner])),
+            to_cube::<B, R, 1>(d_skip),
+            to_cube::<B, R, 2>(zxbcdt.reshape([rows, width])),
+            to_cube::<B, R, 1>(norm_weight),
+            out.clone(),
+            dims,
+            eps as f32,
+        );
+        from_cube::<B, R, 2>(out).reshape([batch, seq, dims.d_inner])
+    })
+}
+
+/// How a head's `head_dim / 2` rotary pairs are shared among the token's row, column and
+/// frame (pairs `0..rows` turn with the row, the next `cols` with the column, the rest with
+/// the frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RopeAxes {
+    pub rows: usize,
+    pub cols: usize,
+    pub frames: usize,
+}
+
+impl RopeAxes {
+    /// `head_dim / 2`.
+    pub fn pairs(&self) -> usize {
+        self.rows + self.cols + self.frames
+    }
+}
+
+/// Length of [`rope_table`]'s table.
+pub fn rope_table_len(axes: RopeAxes, frames: usize, [h, w]: [usize; 2]) -> usize {
+    2 * (h * axes.rows + w * axes.cols + frames * axes.frames)
+}
+
+/// The packed angle table [`rope_pair`] reads, computed in f64 on the host (exact for long
+/// rollouts): `cos` then `sin` of the row angles `[h, rows]`, the same for the columns
+/// `[w, cols]`, then for the frames `first_frame..first_frame + frames` `[frames, frame pairs]`.
+/// Pair `i` of an axis with `m` pairs turns `θ^(−i/m)` radians per step.
+pub fn rope_table(
+    axes: RopeAxes,
+    theta: f64,
+    first_frame: usize,
+    frames: usize,
+    [h, w]: [usize; 2],
+) -> Vec<f32> {
+    let mut table = Vec::with_capacity(rope_table_len(axes, frames, [h, w]));
+    for (m, positions) in [
+        (axes.rows, 0..h),
+        (axes.cols, 0..w),
+        (axes.frames, first_frame..first_frame + frames),
+    ] {
+        let angles: Vec<f64> = positions
+            .flat_map(|p| (0..m).map(move |i| p as f64 * theta.powf(-(i as f64) / m as f64)))
+            .collect();
+        table.extend(angles.iter().map(|a| a.cos() as f32));
+        table.extend(angles.iter().map(|a| a.sin() as f32));
+    }
+    table
+}
+
+/// Rotate queries and keys by their axial RoPE angles (pair `j` is `(x[j], x[j + half])`,
+/// turned to `(x1 cos − x2 sin, x1 sin + x2 cos)`), in the projections' layout.
+///
+/// # Shapes
+/// - `q`, `k`: `[batch, frames, h·w, heads, head_dim]`; `table`: [`rope_table`] for those
+///   frames; returns both rotated, same shapes
+pub fn rope_pair<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    table: Tensor<B, 1>,
+    axes: RopeAxes,
+    grid: [usize; 2],
+) -> (Tensor<B, 5>, Tensor<B, 5>) {
+    let dims = q.dims();
+    with_runtime!(runtime::<B>(), R => {
+        let q = to_cube::<B, R, 5>(q);
+        let q_out = empty_f32(&q, &dims);
+        let k_out = empty_f32(&q, &dims);
+        launch_rope_pair(
+            q,
+            to_cube::<B, R, 5>(k),
+            to_cube::<B, R, 1>(table),
+            q_out.clone(),
+            k_out.clone(),
+            axes,
+            grid,
+        );
+        (from_cube::<B, R, 5>(q_out), from_cube::<B, R, 5>(k_out))
+    })
+}
+
+/// `gelu(y + bias)` (the exact, erf form) over the last dimension.
+///
+/// # Shapes
+/// - `y`: `[..., width]`; `bias`: `[width]`; returns `y`'s
+pub fn bias_gelu<B: Backend, const D: usize>(y: Tensor<B, D>, bias: Tensor<B, 1>) -> Tensor<B, D> {
+    let dims = y.dims();
+    let width = dims[D - 1];
+    let rows = y.shape().num_elements() / width.max(1);
+    with_runtime!(runtime::<B>(), R => {
+        let y = to_cube::<B, R, 2>(y.reshape([rows, width]));
+        let out = empty_f32(&y, &[rows, width]);
+        launch_bias_gelu(y, to_cube::<B, R, 1>(bias), out.clone());
+        from_cube::<B, R, 2>(out).reshape(dims)
+    })
+}
