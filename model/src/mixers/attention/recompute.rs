@@ -62,10 +62,11 @@ pub(crate) fn block_attention<B: Backend>(
 /// Fewest keys a query sees (frames × tokens) for training through the attention kernels.
 /// Measured on an H200 (`memworld bench kernels --ops attention-backward`, `causal-full`,
 /// heads of 64): forward + backward ran at 0.54× / 0.69× / 1.2× the speed of the tensor ops
-/// at 16 / 32 / 64 frames of 256 tokens (4,096 … 16,384 keys), and training on 128-frame clips
-/// (32,768 keys) ran 2.7× faster through the kernels (6.3k against 2.3k tokens/s, before the
-/// kernels' shared rows were padded).
-pub(crate) const TRAINING_KERNEL_MIN_KEYS: usize = 1 << 14;
+/// at 16 / 32 / 64 frames of 256 tokens (4,096 … 16,384 keys), yet training on 64-frame clips
+/// ran at 0.94× through the kernels (11.9k against 12.7k tokens/s), while on 128-frame clips
+/// (32,768 keys) it ran 2.7× faster (6.3k against 2.3k tokens/s, before the kernels' shared
+/// rows were padded).
+pub(crate) const TRAINING_KERNEL_MIN_KEYS: usize = 1 << 15;
 
 /// Frame-local attention of whole clips on the CubeCL kernels, forward and backward, when `B`
 /// is an autodiff backend over a kernel backend, the kernel serves the call and a query sees
