@@ -17,7 +17,7 @@ const MIN_KEYS_PER_SPLIT: usize = 32;
 
 /// Key splits for a call: one when there are query rows enough to fill the GPU (training
 /// shapes), more for the few rows of a streamed frame (flash-decoding).
-pub(crate) fn key_splits(rows: usize, visible_keys: usize) -> usize {
+fn key_splits(rows: usize, visible_keys: usize) -> usize {
     let by_rows = (TARGET_UNITS / rows.max(1)).max(1);
     let by_keys = (visible_keys / MIN_KEYS_PER_SPLIT).max(1);
     by_rows.min(by_keys).min(1024)

@@ -23,27 +23,19 @@ use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtim
 use backward::launch_frame_attention_backward;
 use forward::launch_frame_attention;
 
-/// Should [`frame_attention`] serve this call (outside autodiff) instead of the caller's tensor
-/// ops? Whenever the kernels [`takes`] it. Measured on an H200 (`memworld bench kernels`), once
-/// the kernel's per-unit shared rows were padded against bank conflicts, its forward ran
-/// 1.8–1.9× faster than burn's tensor ops on windowed whole clips (`maze-small`, batch 8,
-/// 16 / 64 frames) and 1.75–3.6× on full causal attention (`causal-full`); streamed frames
-/// split their few query rows' keys across cubes.
-///
-/// # Shapes
-/// - `q`: `[batch, heads, query_frames, tokens, head_dim]`
-pub fn serves<B: Backend>(q: &Tensor<B, 5>) -> bool {
-    takes(q)
-}
-
 /// Can the kernels (forward and backward) take this call: they serve `B` and `q`'s dtype
 /// ([`crate::kernels_serve`]) and the head fits (≤ 64: the accumulator row is thread-private)?
+/// Outside autodiff the model then always uses the forward kernel: measured on an H200
+/// (`memworld bench kernels`), once the kernel's per-unit shared rows were padded against bank
+/// conflicts, it ran 1.7–1.9× faster than burn's tensor ops on windowed whole clips
+/// (`maze-small`, batch 8, 16 / 64 frames) and 1.8–3.7× on full causal attention
+/// (`causal-full`); streamed frames split their few query rows' keys across cubes.
 pub fn takes<B: Backend>(q: &Tensor<B, 5>) -> bool {
     crate::kernels_serve::<B>(crate::KernelKind::Attention, q.dtype())
         && q.dims()[4] <= forward::MAX_HEAD_DIM
 }
 
-/// Frame-local attention on the kernel, whatever [`serves`] would say; `B` must have the
+/// Frame-local attention on the kernel, whatever the caller's own choice; `B` must have the
 /// kernels and the head at most 64 values.
 /// Queries and keys come with their rotary embedding applied; scores are scaled by
 /// `1/√head_dim`.

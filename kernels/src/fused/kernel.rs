@@ -103,6 +103,28 @@ pub fn gated_residual<F: Float>(
     out[idx] = x[idx] + gate[g] * y[idx];
 }
 
+/// Position `pos` of one channel's convolution input, padded in front with the carried
+/// inputs: `conv_state[state_base + pos]` for `pos < carried`, else column `column` of token
+/// `first_token + pos − carried` of `zxbcdt` (rows `row_width` wide).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn padded_input<F: Float>(
+    zxbcdt: &Tensor<F>,
+    conv_state: &Tensor<F>,
+    state_base: usize,
+    first_token: usize,
+    column: usize,
+    row_width: usize,
+    pos: usize,
+    #[comptime] carried: usize,
+) -> F {
+    if pos < carried {
+        conv_state[state_base + pos]
+    } else {
+        zxbcdt[(first_token + pos - carried) * row_width + column]
+    }
+}
+
 /// Mamba-2 between the input projection and the scan: the causal depthwise convolution over
 /// xBC (continuing the carried inputs), SiLU, the split into x, B and C, and
 /// `Δ = softplus(dt + dt_bias)`; also the new carried inputs. One unit per (token, channel)
@@ -144,15 +166,22 @@ pub fn mamba_prologue<F: Float>(
 
     if ch < conv_dim {
         // padded[i] = carried input i for i < d_conv − 1, else token i − (d_conv − 1).
+        let state_base = (sequence * conv_dim + ch) * carried;
+        let first_token = sequence * seq;
+        let column = d_inner + ch;
         let mut acc = conv_bias[ch];
         #[unroll]
         for j in 0..d_conv {
-            let pos = t + j;
-            let v = if pos < carried {
-                conv_state[(sequence * conv_dim + ch) * carried + pos]
-            } else {
-                zxbcdt[(sequence * seq + pos - carried) * row_width + d_inner + ch]
-            };
+            let v = padded_input::<F>(
+                zxbcdt,
+                conv_state,
+                state_base,
+                first_token,
+                column,
+                row_width,
+                t + j,
+                carried,
+            );
             acc += conv_weight[ch * d_conv + j] * v;
         }
         let s = silu::<F>(acc);
@@ -167,13 +196,16 @@ pub fn mamba_prologue<F: Float>(
         if t == 0 {
             #[unroll]
             for i in 0..carried {
-                let pos = seq + i;
-                let v = if pos < carried {
-                    conv_state[(sequence * conv_dim + ch) * carried + pos]
-                } else {
-                    zxbcdt[(sequence * seq + pos - carried) * row_width + d_inner + ch]
-                };
-                new_state[(sequence * conv_dim + ch) * carried + i] = v;
+                new_state[state_base + i] = padded_input::<F>(
+                    zxbcdt,
+                    conv_state,
+                    state_base,
+                    first_token,
+                    column,
+                    row_width,
+                    seq + i,
+                    carried,
+                );
             }
         }
     } else {

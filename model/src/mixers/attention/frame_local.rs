@@ -17,7 +17,7 @@
 //! Both end in masked block attention (`blocks.rs`): a frame-level bias (0 or −∞) that
 //! broadcasts over tokens, never a token-level mask; under autodiff it is one operation whose
 //! backward recomputes the scores (`recompute.rs`).
-//! On burn's CubeCL backends outside autodiff (`kernels::attention::serves`; in training,
+//! On burn's CubeCL backends outside autodiff (`kernels::attention::takes`; in training,
 //! full causal attention over long clips), both give way to the flash-style
 //! kernels of `kernels::attention` (no score matrix at all), forward and, under autodiff,
 //! backward (`recompute.rs`); these paths are their reference.
@@ -172,8 +172,11 @@ impl<B: Backend> FrameLocalAttention<B> {
                 .swap_dims(2, 3)
                 .swap_dims(1, 2)
         };
+        let q = linear(&self.q_proj, x.clone());
+        let k = linear(&self.k_proj, x.clone());
+        let v = heads(linear(&self.v_proj, x));
         let split = AxialRopeSplit::for_head_dim(hd);
-        if kernels::fused::serves::<B>(x.dtype()) {
+        if kernels::fused::serves::<B>(q.dtype()) {
             // One kernel rotates q and k from a per-axis table (the tensor ops below are its
             // reference).
             let axes = RopeAxes {
@@ -183,20 +186,16 @@ impl<B: Backend> FrameLocalAttention<B> {
             };
             let table = rope_table(axes, self.rope_theta, first_frame, f, [h, w]);
             let n = table.len();
-            let table = Tensor::from_data(TensorData::new(table, [n]), &x.device());
+            let table = Tensor::from_data(TensorData::new(table, [n]), &q.device());
             let tokens = |t: Tensor<B, 5>| t.reshape([b, f, h * w, nh, hd]);
-            let q = tokens(linear(&self.q_proj, x.clone()));
-            let k = tokens(linear(&self.k_proj, x.clone()));
-            let (q, k) = rope_pair(q, k, table, axes, [h, w]);
+            let (q, k) = rope_pair(tokens(q), tokens(k), table, axes, [h, w]);
             return Qkv {
                 q: heads(q),
                 k: heads(k),
-                v: heads(linear(&self.v_proj, x)),
+                v,
             };
         }
-        let q = heads(linear(&self.q_proj, x.clone()));
-        let k = heads(linear(&self.k_proj, x.clone()));
-        let v = heads(linear(&self.v_proj, x));
+        let (q, k) = (heads(q), heads(k));
         let (cos, sin) =
             rope_tables::<B>(split, self.rope_theta, first_frame, f, [h, w], &q.device());
         let cos: Tensor<B, 5> = cos.unsqueeze();
@@ -228,7 +227,7 @@ impl<B: Backend> FrameLocalAttention<B> {
     ) -> Tensor<B, 5> {
         let f = q.dims()[2];
         let held = cache.map_or(0, |c| c.len_frames());
-        if kernels::attention::serves(&q) {
+        if kernels::attention::takes(&q) {
             // The kernel takes the held frames oldest first, followed by the new ones.
             let (k, v) = match cache.and_then(|c| c.held_in_frame_order()) {
                 Some((hk, hv)) => (Tensor::cat(vec![hk, k], 2), Tensor::cat(vec![hv, v], 2)),
