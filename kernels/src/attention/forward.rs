@@ -32,25 +32,66 @@ fn key_tile(query_tile: usize, head_dim: usize) -> usize {
     ((16 * 1024 / 4 - query_tile * (head_dim + 2)) / (2 * head_dim + query_tile)).clamp(1, 16)
 }
 
+/// How [`launch_frame_attention`] lays out its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutputLayout {
+    /// `[seqs, query_frames, tokens, head_dim]`, like the queries.
+    HeadsMajor,
+    /// `[seqs / heads, query_frames, tokens, heads, head_dim]`: heads merged, as the output
+    /// projection reads them (sequence `s` being batch `s / heads`, head `s % heads`).
+    TokenMajor { heads: usize },
+}
+
 /// Frame-local attention into `out` (so tests can hand in a NaN-filled one).
 ///
 /// # Shapes
 /// - `q`, `out`: `[seqs, query_frames, tokens, head_dim]`
-/// - `k`, `v`: `[seqs, key_frames, tokens, head_dim]`, the query frames being the last
-///   `query_frames` key frames
+/// - `held`: keys and values `[seqs, held_frames, tokens, head_dim]` before those of `k`, `v`
+/// - `k`, `v`: `[seqs, new_frames, tokens, head_dim]`; the key frames are the held ones then
+///   these, the query frames being the last `query_frames` of them
 /// - `window`: frames seen per query frame, 0 for all past frames
 /// - `splits`: key ranges per query row merged afterwards (`None`: chosen by [`key_splits`])
+/// - `out`: as `layout` says, `[seqs, query_frames, tokens, head_dim]` elements either way
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_frame_attention<R: CubeRuntime>(
     q: CubeTensor<R>,
+    held: Option<(CubeTensor<R>, CubeTensor<R>)>,
     k: CubeTensor<R>,
     v: CubeTensor<R>,
     out: CubeTensor<R>,
+    layout: OutputLayout,
     window: usize,
     splits: Option<usize>,
 ) {
     let shape = q.meta.shape().to_vec();
     let [seqs, query_frames, tokens, head_dim] = [shape[0], shape[1], shape[2], shape[3]];
-    let key_frames = k.meta.shape()[1];
+    let (heads, token_major) = match layout {
+        OutputLayout::HeadsMajor => (1, false),
+        OutputLayout::TokenMajor { heads } => (heads, true),
+    };
+    assert_eq!(
+        seqs % heads,
+        0,
+        "frame attention kernel: {seqs} sequences are not batches of {heads} heads"
+    );
+    assert_eq!(
+        out.meta.shape().num_elements(),
+        seqs * query_frames * tokens * head_dim,
+        "frame attention kernel: output size"
+    );
+    let held_frames = held.as_ref().map_or(0, |(hk, _)| hk.meta.shape()[1]);
+    if let Some((hk, hv)) = &held {
+        for (t, what) in [(hk, "held keys"), (hv, "held values")] {
+            assert_eq!(
+                t.meta.shape().to_vec(),
+                [seqs, held_frames, tokens, head_dim],
+                "frame attention kernel: {what} shape"
+            );
+        }
+    }
+    // Without held frames the kernel reads none: any tensor stands in.
+    let (held_k, held_v) = held.unwrap_or_else(|| (k.clone(), v.clone()));
+    let key_frames = held_frames + k.meta.shape()[1];
     assert!(
         key_frames >= query_frames,
         "frame attention kernel: {key_frames} key frames < {query_frames} query frames"
@@ -85,18 +126,23 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         CubeCount::Static((query_frames * tiles) as u32, seqs as u32, splits as u32),
         CubeDim::new_1d(query_tile as u32),
         q.into_tensor_arg(),
+        held_k.into_tensor_arg(),
+        held_v.into_tensor_arg(),
         k.into_tensor_arg(),
         v.into_tensor_arg(),
         out.clone().into_tensor_arg(),
         partial.clone().into_tensor_arg(),
         query_frames as u32,
+        held_frames as u32,
         key_frames as u32,
         tokens as u32,
         window as u32,
         splits as u32,
+        heads as u32,
         head_dim,
         query_tile,
         key_tile(query_tile, head_dim),
+        token_major,
     );
     if splits > 1 {
         let elements = seqs * query_frames * tokens * head_dim;
@@ -107,7 +153,10 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
             partial.into_tensor_arg(),
             out.into_tensor_arg(),
             splits as u32,
+            heads as u32,
+            (query_frames * tokens) as u32,
             head_dim,
+            token_major,
         );
     }
 }

@@ -9,6 +9,8 @@ const NEG_BIG: f32 = -1.0e30;
 
 /// One cube per (query frame · token tile, sequence·head, key split); one unit per query token.
 ///
+/// The key frames are `held_frames` frames from `held_k`/`held_v` (a cache's, so they need no
+/// copy into one tensor with the new ones) followed by the frames of `k`/`v`.
 /// Query frame `i` is key frame `i + (key_frames − query_frames)`; it sees key frames
 /// `kf` with `kf ≤ qf` and `qf − kf < window` (`window = 0`: all past frames), every token of
 /// each. Those keys, frame-major, are cut into `splits` equal ranges, one per cube along z.
@@ -16,6 +18,8 @@ const NEG_BIG: f32 = -1.0e30;
 /// its output accumulator, running max and normaliser in registers, so no score matrix exists
 /// beyond one tile of one row. With one split the normalised output goes to `out`; otherwise
 /// the unnormalised accumulator, max and normaliser go to `partial` for [`combine_splits`].
+/// `out` is `[seqs, query_frames, tokens, head_dim]` (sequence·head-major), or with
+/// `token_major` `[batch, query_frames, tokens, heads, head_dim]` (see [`output_row`]).
 ///
 /// Loops over the head are unrolled; run-time loops are few per key tile (Mesa's lavapipe ends
 /// an invocation's loops after 65,535 iterations in all).
@@ -23,18 +27,23 @@ const NEG_BIG: f32 = -1.0e30;
 #[allow(clippy::too_many_arguments)]
 pub fn frame_attention_forward<F: Float>(
     q: &Tensor<F>,
+    held_k: &Tensor<F>,
+    held_v: &Tensor<F>,
     k: &Tensor<F>,
     v: &Tensor<F>,
     out: &mut Tensor<F>,
     partial: &mut Tensor<F>,
     query_frames: u32,
+    held_frames: u32,
     key_frames: u32,
     tokens: u32,
     window: u32,
     splits: u32,
+    heads: u32,
     #[comptime] head_dim: usize,
     #[comptime] query_tile: usize,
     #[comptime] key_tile: usize,
+    #[comptime] token_major: bool,
 ) {
     let tokens = tokens as usize;
     let tiles = (tokens + query_tile - 1) / query_tile;
@@ -81,7 +90,10 @@ pub fn frame_attention_forward<F: Float>(
         begin + per_split,
         (last + 1) * tokens,
     );
-    let keys_base = sh * key_frames * tokens;
+    // Key tokens below `held_tokens` are the held frames', the rest this call's.
+    let held_tokens = held_frames as usize * tokens;
+    let held_base = sh * held_tokens;
+    let new_base = sh * (key_frames - held_frames as usize) * tokens;
 
     let mut t0 = begin;
     while t0 < end {
@@ -89,9 +101,17 @@ pub fn frame_attention_forward<F: Float>(
         let len = select(remaining < key_tile, remaining, key_tile);
         let mut idx = unit;
         while idx < len * head_dim {
-            let offset = (keys_base + t0) * head_dim + idx;
-            shared_k[idx] = k[offset];
-            shared_v[idx] = v[offset];
+            let key = t0 + idx / head_dim;
+            let e = idx % head_dim;
+            if key < held_tokens {
+                let offset = (held_base + key) * head_dim + e;
+                shared_k[idx] = held_k[offset];
+                shared_v[idx] = held_v[offset];
+            } else {
+                let offset = (new_base + key - held_tokens) * head_dim + e;
+                shared_k[idx] = k[offset];
+                shared_v[idx] = v[offset];
+            }
             idx += query_tile;
         }
         sync_cube();
@@ -142,9 +162,10 @@ pub fn frame_attention_forward<F: Float>(
 
     if active {
         if splits == 1 {
+            let out_row = output_row(row, heads as usize, query_frames * tokens, token_major);
             #[unroll]
             for e in 0..head_dim {
-                out[row * head_dim + e] = acc[e] / norm;
+                out[out_row * head_dim + e] = acc[e] / norm;
             }
         } else {
             let base = (split * q.len() / head_dim + row) * (head_dim + 2);
@@ -158,14 +179,38 @@ pub fn frame_attention_forward<F: Float>(
     }
 }
 
+/// Where query row `row` (numbered `(sequence·head, frame, token)`, heads-major) goes in the
+/// output: the same row heads-major, or row `((sequence, frame, token), head)` token-major
+/// (`[batch, frames, tokens, heads, head_dim]`, the layout the output projection reads).
+#[cube]
+fn output_row(
+    row: usize,
+    heads: usize,
+    rows_per_head: usize,
+    #[comptime] token_major: bool,
+) -> usize {
+    let mut out_row = row;
+    if token_major {
+        let sequence_head = row / rows_per_head;
+        let within = row % rows_per_head;
+        let sequence = sequence_head / heads;
+        out_row = (sequence * rows_per_head + within) * heads + sequence_head % heads;
+    }
+    out_row
+}
+
 /// Merge the per-split partial results of [`frame_attention_forward`]: one unit per output
-/// element, `out = Σ_s e^{m_s − M} acc_s / Σ_s e^{m_s − M} l_s` with `M = max_s m_s`.
+/// element, `out = Σ_s e^{m_s − M} acc_s / Σ_s e^{m_s − M} l_s` with `M = max_s m_s`, written
+/// in the forward's output layout.
 #[cube(launch)]
 pub fn combine_splits<F: Float>(
     partial: &Tensor<F>,
     out: &mut Tensor<F>,
     splits: u32,
+    heads: u32,
+    rows_per_head: u32,
     #[comptime] head_dim: usize,
+    #[comptime] token_major: bool,
 ) {
     let idx = ABSOLUTE_POS;
     if idx >= out.len() {
@@ -187,5 +232,6 @@ pub fn combine_splits<F: Float>(
         num += weight * partial[base + e];
         den += weight * partial[base + head_dim + 1];
     }
-    out[idx] = num / den;
+    let out_row = output_row(row, heads as usize, rows_per_head as usize, token_major);
+    out[out_row * head_dim + e] = num / den;
 }

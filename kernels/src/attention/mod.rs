@@ -21,7 +21,7 @@ use burn::tensor::{backend::Backend, Tensor};
 
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
 use backward::launch_frame_attention_backward;
-use forward::launch_frame_attention;
+use forward::{launch_frame_attention, OutputLayout};
 
 /// Can the kernels (forward and backward) take this call: they serve `B` and `q`'s dtype
 /// ([`crate::kernels_serve`]) and the head fits (≤ 64: the accumulator row is thread-private)?
@@ -51,24 +51,93 @@ pub fn frame_attention<B: Backend>(
     v: Tensor<B, 5>,
     window: Option<usize>,
 ) -> Tensor<B, 5> {
-    let ([batch, heads, query_frames, tokens, head_dim], key_frames) =
+    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
+    launch_on::<B>(q, None, k, v, window, OutputLayout::HeadsMajor).reshape([
+        batch,
+        heads,
+        query_frames,
+        tokens,
+        head_dim,
+    ])
+}
+
+/// [`frame_attention`] for the streaming path: the keys and values of `held` frames (a cache's)
+/// come before those of `k` and `v` and are read where they lie instead of being copied into
+/// one tensor with them, and the output has its heads merged, as the output projection reads
+/// it. The held frames come oldest first; when every held frame is visible to every query
+/// frame (one query frame, fewer held frames than the window) their order does not matter, so
+/// a ring buffer's slot order will do.
+///
+/// # Shapes
+/// - `q`: `[batch, heads, query_frames, tokens, head_dim]`
+/// - `held`: keys, values `[batch, heads, held_frames, tokens, head_dim]`
+/// - `k`, `v`: `[batch, heads, new_frames, tokens, head_dim]`, the query frames being the last
+///   `query_frames` of the held and new frames
+/// - returns `[batch, query_frames, tokens, heads · head_dim]`
+pub fn frame_attention_after<B: Backend>(
+    q: Tensor<B, 5>,
+    held: Option<(Tensor<B, 5>, Tensor<B, 5>)>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    window: Option<usize>,
+) -> Tensor<B, 4> {
+    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
+    launch_on::<B>(q, held, k, v, window, OutputLayout::TokenMajor { heads }).reshape([
+        batch,
+        query_frames,
+        tokens,
+        heads * head_dim,
+    ])
+}
+
+/// Checks the shapes and runs the forward kernel; returns the output flat, in `layout`.
+fn launch_on<B: Backend>(
+    q: Tensor<B, 5>,
+    held: Option<(Tensor<B, 5>, Tensor<B, 5>)>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    window: Option<usize>,
+    layout: OutputLayout,
+) -> Tensor<B, 1> {
+    let ([batch, heads, query_frames, tokens, head_dim], new_frames) =
         check_layout("frame attention", &q, [("k", &k), ("v", &v)], [], window);
+    let held_frames = held.as_ref().map_or(0, |(hk, _)| hk.dims()[2]);
+    if let Some((hk, hv)) = &held {
+        check_layout(
+            "frame attention",
+            &q,
+            [("held k", hk), ("held v", hv)],
+            [],
+            window,
+        );
+    }
+    assert!(
+        held_frames + new_frames >= query_frames,
+        "frame attention: {held_frames} held + {new_frames} new key frames < {query_frames} query frames"
+    );
     let kind = kernel_runtime::<B>(q.dtype()).expect("attention kernel: backend has no kernels");
     let flat = |t: Tensor<B, 5>, frames| t.reshape([batch * heads, frames, tokens, head_dim]);
-    let out = with_runtime!(kind, R => {
+    with_runtime!(kind, R => {
         let q = to_cube::<B, R, 4>(flat(q, query_frames));
-        let out = empty_f32(&q, &[batch * heads, query_frames, tokens, head_dim]);
+        let out = empty_f32(&q, &[batch * heads * query_frames * tokens * head_dim]);
+        let held = held.map(|(hk, hv)| {
+            (
+                to_cube::<B, R, 4>(flat(hk, held_frames)),
+                to_cube::<B, R, 4>(flat(hv, held_frames)),
+            )
+        });
         launch_frame_attention::<R>(
             q,
-            to_cube::<B, R, 4>(flat(k, key_frames)),
-            to_cube::<B, R, 4>(flat(v, key_frames)),
+            held,
+            to_cube::<B, R, 4>(flat(k, new_frames)),
+            to_cube::<B, R, 4>(flat(v, new_frames)),
             out.clone(),
+            layout,
             window.unwrap_or(0),
             None,
         );
-        from_cube::<B, R, 4>(out)
-    });
-    out.reshape([batch, heads, query_frames, tokens, head_dim])
+        from_cube::<B, R, 1>(out)
+    })
 }
 
 /// Gradients `[dq, dk, dv]` of [`frame_attention`] at `(q, k, v)` with output `o`, for the

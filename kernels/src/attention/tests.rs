@@ -6,15 +6,31 @@
 use burn::tensor::{Tensor, TensorData};
 
 use super::backward::launch_frame_attention_backward;
-use super::forward::launch_frame_attention;
+use super::forward::{launch_frame_attention, OutputLayout};
 use super::reference::{frame_attention_backward_host, frame_attention_host};
 use crate::testing::{cube_input, host, nan_output, uniform, Device, GpuTarget};
 use crate::tolerance::{assert_close_slices, to_vec};
 
+/// Frames `range` of every sequence of `[seqs, frames, frame_len]` values.
+fn frames_of(x: &[f32], seqs: usize, frames: usize, range: std::ops::Range<usize>) -> Vec<f32> {
+    let frame_len = x.len() / (seqs * frames);
+    (0..seqs)
+        .flat_map(|s| {
+            x[(s * frames + range.start) * frame_len..(s * frames + range.end) * frame_len]
+                .iter()
+                .copied()
+        })
+        .collect()
+}
+
+/// The kernel against the host softmax, the first `held` key frames handed in as held frames
+/// (a cache's) and the rest as the call's own.
 fn check<T: GpuTarget>(
     [seqs, query_frames, key_frames, tokens, head_dim]: [usize; 5],
     window: Option<usize>,
     splits: Option<usize>,
+    held: usize,
+    layout: OutputLayout,
     seed: u64,
     device: &Device<T>,
 ) {
@@ -26,24 +42,40 @@ fn check<T: GpuTarget>(
     let k = uniform(n_k, -2.0, 2.0, seed + 1);
     let v = uniform(n_k, -1.0, 1.0, seed + 2);
     let out = nan_output::<T, 4>(q_shape, device);
+    let part = |x: &[f32], range: std::ops::Range<usize>| {
+        let shape = [seqs, range.len(), tokens, head_dim];
+        cube_input::<T, 4>(&frames_of(x, seqs, key_frames, range), shape, device)
+    };
+    let held_kv = (held > 0).then(|| (part(&k, 0..held), part(&v, 0..held)));
     launch_frame_attention::<T::R>(
         cube_input::<T, 4>(&q, q_shape, device),
-        cube_input::<T, 4>(&k, k_shape, device),
-        cube_input::<T, 4>(&v, k_shape, device),
+        held_kv,
+        part(&k, held..key_frames),
+        part(&v, held..key_frames),
         out.clone(),
+        layout,
         window.unwrap_or(0),
         splits,
     );
-    let expected = frame_attention_host(
+    let mut expected = frame_attention_host(
         [seqs, query_frames, key_frames, tokens, head_dim],
         &q,
         &k,
         &v,
         window,
     );
+    if let OutputLayout::TokenMajor { heads } = layout {
+        // [batch·heads, rows, head_dim] → [batch, rows, heads, head_dim]
+        let rows = query_frames * tokens;
+        let heads_major = expected.clone();
+        for (i, value) in heads_major.into_iter().enumerate() {
+            let (e, row, sh) = (i % head_dim, (i / head_dim) % rows, i / head_dim / rows);
+            expected[((sh / heads * rows + row) * heads + sh % heads) * head_dim + e] = value;
+        }
+    }
     assert_close_slices(
         &format!(
-            "attention q{query_frames}/k{key_frames} frames, {tokens} tokens, window {window:?}"
+            "attention q{query_frames}/k{key_frames} frames ({held} held), {tokens} tokens, window {window:?}, {layout:?}"
         ),
         &host::<T, 4>(out),
         &expected,
@@ -69,7 +101,47 @@ fn kernel_equals_host_softmax_on_awkward_shapes<T: GpuTarget>() {
         ([1, 2, 7, 32, 8], None),
     ];
     for (k, (shape, window)) in cases.into_iter().enumerate() {
-        check::<T>(shape, window, None, 100 + 3 * k as u64, &device);
+        check::<T>(
+            shape,
+            window,
+            None,
+            0,
+            OutputLayout::HeadsMajor,
+            100 + 3 * k as u64,
+            &device,
+        );
+    }
+}
+
+/// Keys of earlier frames handed in as held frames (a cache's, not copied next to the new
+/// ones): all earlier frames, some of them, and a tile of keys that straddles the boundary
+/// (tokens not a multiple of the key tile); outputs heads-major and with the heads merged.
+fn held_frames_equal_one_tensor<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    // Token-major output with 2 or 3 heads per batch, split keys among them.
+    let (separate, merged) = (OutputLayout::HeadsMajor, |heads| OutputLayout::TokenMajor {
+        heads,
+    });
+    for (k, (shape, window, splits, held, layout)) in [
+        ([2, 1, 3, 4, 6], Some(3), None, 2, separate),
+        ([1, 2, 7, 32, 8], None, None, 5, separate),
+        ([1, 2, 7, 32, 8], None, None, 3, merged(1)),
+        ([6, 1, 4, 13, 6], Some(3), Some(3), 3, merged(3)),
+        ([4, 2, 5, 9, 8], Some(4), Some(1), 3, merged(2)),
+        ([2, 1, 10, 256, 64], Some(10), None, 9, merged(2)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check::<T>(
+            shape,
+            window,
+            splits,
+            held,
+            layout,
+            300 + 3 * k as u64,
+            &device,
+        );
     }
 }
 
@@ -87,7 +159,16 @@ fn split_keys_equal_one_pass<T: GpuTarget>() {
     .into_iter()
     .enumerate()
     {
-        check::<T>(shape, window, Some(splits), 200 + 3 * k as u64, &device);
+        let layout = OutputLayout::HeadsMajor;
+        check::<T>(
+            shape,
+            window,
+            Some(splits),
+            0,
+            layout,
+            200 + 3 * k as u64,
+            &device,
+        );
     }
 }
 
@@ -174,5 +255,6 @@ crate::gpu_tests!(
     backward_kernels_equal_host_gradients,
     kernel_equals_host_softmax_on_awkward_shapes,
     split_keys_equal_one_pass,
+    held_frames_equal_one_tensor,
     public_entry_point_matches_the_host_reference,
 );

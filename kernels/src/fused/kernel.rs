@@ -35,17 +35,24 @@ fn silu<F: Float>(x: F) -> F {
 
 /// Layer norm without affine parameters, then adaLN's modulation:
 /// `y = (x − mean) / √(var + eps) · (1 + scale[f]) + shift[f]` for row `r` of frame
-/// `f = r / tokens_per_frame`. One cube per row.
+/// `f = r / tokens_per_frame`. The per-frame vectors are read in place from the packed adaLN
+/// output: `shift[f][i] = modulation[f·width + shift_col + i] (+ bias[shift_col + i])`, and
+/// likewise `scale` from `scale_col`. One cube per row.
 #[cube(launch)]
+#[allow(clippy::too_many_arguments)]
 pub fn norm_modulate<F: Float>(
     x: &Tensor<F>,
-    shift: &Tensor<F>,
-    scale: &Tensor<F>,
+    modulation: &Tensor<F>,
+    bias: &Tensor<F>,
     y: &mut Tensor<F>,
     rows: u32,
     tokens_per_frame: u32,
+    width: u32,
+    shift_col: u32,
+    scale_col: u32,
     eps: f32,
     #[comptime] d: usize,
+    #[comptime] has_bias: bool,
 ) {
     let row = CUBE_POS_X as usize + CUBE_POS_Y as usize * GRID_X;
     if row >= rows as usize {
@@ -53,7 +60,8 @@ pub fn norm_modulate<F: Float>(
     }
     let u = UNIT_POS as usize;
     let base = row * d;
-    let frame_base = (row / tokens_per_frame as usize) * d;
+    let frame_base = (row / tokens_per_frame as usize) * width as usize;
+    let (shift_col, scale_col) = (shift_col as usize, scale_col as usize);
     let mut shared = SharedMemory::<F>::new(REDUCE_UNITS);
 
     let mut sum = F::new(0.0);
@@ -76,31 +84,54 @@ pub fn norm_modulate<F: Float>(
 
     i = u;
     while i < d {
-        let m = frame_base + i;
-        y[base + i] = (x[base + i] - mean) * inv * (F::new(1.0) + scale[m]) + shift[m];
+        let mut shift = modulation[frame_base + shift_col + i];
+        let mut scale = modulation[frame_base + scale_col + i];
+        if has_bias {
+            shift += bias[shift_col + i];
+            scale += bias[scale_col + i];
+        }
+        y[base + i] = (x[base + i] - mean) * inv * (F::new(1.0) + scale) + shift;
         i += REDUCE_UNITS;
     }
 }
 
-/// adaLN's gated residual, `out = x + gate[f] · y` for element `(r, i)` of frame
-/// `f = r / tokens_per_frame`. One unit per element.
+/// adaLN's gated residual, `out = x + gate[f] · (y + y_bias)` for element `(r, i)` of frame
+/// `f = r / tokens_per_frame`, the gate read in place from the packed adaLN output as
+/// [`norm_modulate`]'s shift (`gate_col`, plus `bias` when `has_bias`); `y_bias` (`[d]`, the
+/// bias of the linear layer that made `y`) only when `has_y_bias`. One unit per element.
 #[cube(launch)]
+#[allow(clippy::too_many_arguments)]
 pub fn gated_residual<F: Float>(
     x: &Tensor<F>,
-    gate: &Tensor<F>,
+    modulation: &Tensor<F>,
+    bias: &Tensor<F>,
     y: &Tensor<F>,
+    y_bias: &Tensor<F>,
     out: &mut Tensor<F>,
     len: u32,
     tokens_per_frame: u32,
+    width: u32,
+    gate_col: u32,
     #[comptime] d: usize,
+    #[comptime] has_bias: bool,
+    #[comptime] has_y_bias: bool,
 ) {
     let idx = ABSOLUTE_POS;
     if idx >= len as usize {
         terminate!();
     }
     let row = idx / d;
-    let g = (row / tokens_per_frame as usize) * d + idx % d;
-    out[idx] = x[idx] + gate[g] * y[idx];
+    let i = idx % d;
+    let column = gate_col as usize + i;
+    let mut gate = modulation[(row / tokens_per_frame as usize) * width as usize + column];
+    if has_bias {
+        gate += bias[column];
+    }
+    let mut y_value = y[idx];
+    if has_y_bias {
+        y_value += y_bias[i];
+    }
+    out[idx] = x[idx] + gate * y_value;
 }
 
 /// Position `pos` of one channel's convolution input, padded in front with the carried
@@ -127,7 +158,8 @@ fn padded_input<F: Float>(
 
 /// Mamba-2 between the input projection and the scan: the causal depthwise convolution over
 /// xBC (continuing the carried inputs), SiLU, the split into x, B and C, and
-/// `Δ = softplus(dt + dt_bias)`; also the new carried inputs. One unit per (token, channel)
+/// `Δ = softplus(dt + dt_bias)`; also the new carried inputs and `A = −exp(A_log)` (by the
+/// first `heads` units, so the scan needs no launches for it). One unit per (token, channel)
 /// over `conv_dim + heads` channels: channels below `conv_dim` are convolution channels, the
 /// rest are heads.
 #[cube(launch)]
@@ -138,11 +170,13 @@ pub fn mamba_prologue<F: Float>(
     conv_weight: &Tensor<F>,
     conv_bias: &Tensor<F>,
     dt_bias: &Tensor<F>,
+    a_log: &Tensor<F>,
     x: &mut Tensor<F>,
     b: &mut Tensor<F>,
     c: &mut Tensor<F>,
     dt: &mut Tensor<F>,
     new_state: &mut Tensor<F>,
+    a: &mut Tensor<F>,
     units: u32,
     seq: u32,
     #[comptime] d_inner: usize,
@@ -163,6 +197,9 @@ pub fn mamba_prologue<F: Float>(
     let t = row % seq;
     let sequence = row / seq;
     let carried = d_conv - 1;
+    if idx < heads {
+        a[idx] = -F::exp(a_log[idx]);
+    }
 
     if ch < conv_dim {
         // padded[i] = carried input i for i < d_conv − 1, else token i − (d_conv − 1).
@@ -269,19 +306,26 @@ pub fn mamba_epilogue<F: Float>(
     }
 }
 
-/// Axial rotary embedding of queries and keys together (they share the angles), in the
-/// projections' layout `[batch, frames, tokens, heads, head_dim]`: pair `j` of a head,
-/// `(x[j], x[j + half])`, turns by the angle of its axis — the token's row for `j < rows`,
-/// its column for the next `cols`, its frame for the rest — read from the packed per-axis
-/// table (see `super::rope_table`). One unit per pair.
+/// The attention's inputs from its three projections (products without their biases, in the
+/// projections' layout `[batch, frames, tokens, heads, head_dim]`): each bias added (when
+/// `has_bias`), the axial rotary embedding applied to queries and keys, and all three written
+/// in the attention's layout `[batch, heads, frames, tokens, head_dim]`. Pair `j` of a head,
+/// `(x[j], x[j + half])`, turns by the angle of its axis — the token's row for `j < rows`, its
+/// column for the next `cols`, its frame for the rest — read from the packed per-axis table
+/// (see `super::rope_table`). One unit per pair.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub fn rope_pair<F: Float>(
+pub fn qkv_rope<F: Float>(
     q: &Tensor<F>,
     k: &Tensor<F>,
+    v: &Tensor<F>,
+    q_bias: &Tensor<F>,
+    k_bias: &Tensor<F>,
+    v_bias: &Tensor<F>,
     table: &Tensor<F>,
     q_out: &mut Tensor<F>,
     k_out: &mut Tensor<F>,
+    v_out: &mut Tensor<F>,
     units: u32,
     frames: u32,
     grid_h: u32,
@@ -290,16 +334,21 @@ pub fn rope_pair<F: Float>(
     #[comptime] half: usize,
     #[comptime] rows: usize,
     #[comptime] cols: usize,
+    #[comptime] has_bias: bool,
 ) {
     let idx = ABSOLUTE_POS;
     if idx >= units as usize {
         terminate!();
     }
     let (frames, grid_h, grid_w) = (frames as usize, grid_h as usize, grid_w as usize);
+    let tokens = grid_h * grid_w;
     let j = idx % half;
     let token_head = idx / half; // ((batch · frames + frame) · tokens + token) · heads + head
-    let token = (token_head / heads) % (grid_h * grid_w);
-    let frame = (token_head / heads / (grid_h * grid_w)) % frames;
+    let head = token_head % heads;
+    let token = (token_head / heads) % tokens;
+    let batch_frame = token_head / heads / tokens;
+    let frame = batch_frame % frames;
+    let batch = batch_frame / frames;
     let frame_pairs = half - rows - cols;
 
     // Packed table: cos/sin of rows [h, rows], then of columns [w, cols], then of frames.
@@ -320,12 +369,25 @@ pub fn rope_pair<F: Float>(
     let sin = table[at + sin_offset];
 
     let first = token_head * 2 * half + j;
-    let (q1, q2) = (q[first], q[first + half]);
-    q_out[first] = q1 * cos - q2 * sin;
-    q_out[first + half] = q1 * sin + q2 * cos;
-    let (k1, k2) = (k[first], k[first + half]);
-    k_out[first] = k1 * cos - k2 * sin;
-    k_out[first + half] = k1 * sin + k2 * cos;
+    let out_first = (((batch * heads + head) * frames + frame) * tokens + token) * 2 * half + j;
+    let b_first = head * 2 * half + j;
+    let (mut q1, mut q2) = (q[first], q[first + half]);
+    let (mut k1, mut k2) = (k[first], k[first + half]);
+    let (mut v1, mut v2) = (v[first], v[first + half]);
+    if has_bias {
+        q1 += q_bias[b_first];
+        q2 += q_bias[b_first + half];
+        k1 += k_bias[b_first];
+        k2 += k_bias[b_first + half];
+        v1 += v_bias[b_first];
+        v2 += v_bias[b_first + half];
+    }
+    q_out[out_first] = q1 * cos - q2 * sin;
+    q_out[out_first + half] = q1 * sin + q2 * cos;
+    k_out[out_first] = k1 * cos - k2 * sin;
+    k_out[out_first + half] = k1 * sin + k2 * cos;
+    v_out[out_first] = v1;
+    v_out[out_first + half] = v2;
 }
 
 /// A linear layer's bias and the exact GELU after it: `v = y + bias[i]`,

@@ -5,7 +5,7 @@ use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::kernel::{
-    bias_gelu, gated_residual, mamba_epilogue, mamba_prologue, norm_modulate, rope_pair, GRID_X,
+    bias_gelu, gated_residual, mamba_epilogue, mamba_prologue, norm_modulate, qkv_rope, GRID_X,
     REDUCE_UNITS,
 };
 use super::MambaDims;
@@ -27,14 +27,50 @@ fn shape<R: CubeRuntime>(t: &CubeTensor<R>) -> Vec<usize> {
     t.meta.shape().to_vec()
 }
 
-/// Layer norm + modulation.
+/// adaLN's per-frame vectors packed side by side, as the modulation layer makes them.
+#[derive(Clone)]
+pub(crate) struct Packed<R: CubeRuntime> {
+    /// `[frames, width]`: row `f` holds frame `f`'s vectors.
+    pub table: CubeTensor<R>,
+    /// `[width]`, added to every row, if the layer's bias is not already in `table`.
+    pub bias: Option<CubeTensor<R>>,
+}
+
+impl<R: CubeRuntime> Packed<R> {
+    /// `[frames, width]`, after checking that `d` columns from each of `cols` fit and that the
+    /// bias matches.
+    fn checked(&self, what: &str, cols: &[usize], d: usize) -> [usize; 2] {
+        let [frames, width] = shape(&self.table)[..] else {
+            panic!("{what}: the modulation table must be 2-d")
+        };
+        for &col in cols {
+            assert!(
+                col + d <= width,
+                "{what}: columns {col}..{} exceed the modulation's {width}",
+                col + d
+            );
+        }
+        if let Some(bias) = &self.bias {
+            assert_eq!(shape(bias), [width], "{what}: modulation bias shape");
+        }
+        [frames, width]
+    }
+
+    /// The bias argument: the bias, or any tensor where the kernel reads none.
+    fn bias_arg(&self) -> CubeTensor<R> {
+        self.bias.clone().unwrap_or_else(|| self.table.clone())
+    }
+}
+
+/// Layer norm + modulation, shift and scale read from `modulation` at columns `shift_col` and
+/// `scale_col`.
 ///
 /// # Shapes
-/// - `x`, `y`: `[rows, d]`; `shift`, `scale`: `[rows / tokens_per_frame, d]`
+/// - `x`, `y`: `[rows, d]`; `modulation.table`: `[rows / tokens_per_frame, width]`
 pub(crate) fn launch_norm_modulate<R: CubeRuntime>(
     x: CubeTensor<R>,
-    shift: CubeTensor<R>,
-    scale: CubeTensor<R>,
+    modulation: &Packed<R>,
+    [shift_col, scale_col]: [usize; 2],
     y: CubeTensor<R>,
     tokens_per_frame: usize,
     eps: f32,
@@ -43,38 +79,43 @@ pub(crate) fn launch_norm_modulate<R: CubeRuntime>(
         panic!("norm_modulate: x must be 2-d")
     };
     assert_eq!(shape(&y), [rows, d], "norm_modulate: output shape");
-    let frames = rows / tokens_per_frame;
+    let [frames, width] = modulation.checked("norm_modulate", &[shift_col, scale_col], d);
     assert_eq!(
         frames * tokens_per_frame,
         rows,
-        "norm_modulate: whole frames"
+        "norm_modulate: one modulation row per frame of {tokens_per_frame} rows"
     );
-    assert_eq!(shape(&shift), [frames, d], "norm_modulate: shift shape");
-    assert_eq!(shape(&scale), [frames, d], "norm_modulate: scale shape");
     let client = x.client.clone();
     norm_modulate::launch::<f32, R>(
         &client,
         row_grid(rows),
         CubeDim::new_1d(REDUCE_UNITS as u32),
         x.into_tensor_arg(),
-        shift.into_tensor_arg(),
-        scale.into_tensor_arg(),
+        modulation.table.clone().into_tensor_arg(),
+        modulation.bias_arg().into_tensor_arg(),
         y.into_tensor_arg(),
         rows as u32,
         tokens_per_frame as u32,
+        width as u32,
+        shift_col as u32,
+        scale_col as u32,
         eps,
         d,
+        modulation.bias.is_some(),
     );
 }
 
-/// Gated residual.
+/// Gated residual `x + gate · (y + y_bias)`, the gate read from `modulation` at `gate_col`.
 ///
 /// # Shapes
-/// - `x`, `y`, `out`: `[rows, d]`; `gate`: `[rows / tokens_per_frame, d]`
+/// - `x`, `y`, `out`: `[rows, d]`; `modulation.table`: `[rows / tokens_per_frame, width]`;
+///   `y_bias`: `[d]`
 pub(crate) fn launch_gated_residual<R: CubeRuntime>(
     x: CubeTensor<R>,
-    gate: CubeTensor<R>,
+    modulation: &Packed<R>,
+    gate_col: usize,
     y: CubeTensor<R>,
+    y_bias: Option<CubeTensor<R>>,
     out: CubeTensor<R>,
     tokens_per_frame: usize,
 ) {
@@ -83,24 +124,36 @@ pub(crate) fn launch_gated_residual<R: CubeRuntime>(
     };
     assert_eq!(shape(&y), [rows, d], "gated_residual: y shape");
     assert_eq!(shape(&out), [rows, d], "gated_residual: output shape");
+    let [frames, width] = modulation.checked("gated_residual", &[gate_col], d);
     assert_eq!(
-        shape(&gate),
-        [rows / tokens_per_frame, d],
-        "gated_residual: gate shape"
+        frames * tokens_per_frame,
+        rows,
+        "gated_residual: one modulation row per frame of {tokens_per_frame} rows"
     );
+    if let Some(b) = &y_bias {
+        assert_eq!(shape(b), [d], "gated_residual: y bias shape");
+    }
     let len = rows * d;
     let client = x.client.clone();
+    let has_y_bias = y_bias.is_some();
+    let y_bias = y_bias.unwrap_or_else(|| y.clone());
     gated_residual::launch::<f32, R>(
         &client,
         elementwise_grid(len),
         CubeDim::new_1d(UNITS as u32),
         x.into_tensor_arg(),
-        gate.into_tensor_arg(),
+        modulation.table.clone().into_tensor_arg(),
+        modulation.bias_arg().into_tensor_arg(),
         y.into_tensor_arg(),
+        y_bias.into_tensor_arg(),
         out.into_tensor_arg(),
         len as u32,
         tokens_per_frame as u32,
+        width as u32,
+        gate_col as u32,
         d,
+        modulation.bias.is_some(),
+        has_y_bias,
     );
 }
 
@@ -116,6 +169,8 @@ pub(crate) struct PrologueOut<R: CubeRuntime> {
     pub dt: CubeTensor<R>,
     /// `[batch, conv_dim, d_conv − 1]`
     pub conv: CubeTensor<R>,
+    /// `[heads]`, `−exp(A_log)`
+    pub a: CubeTensor<R>,
 }
 
 /// Convolution, SiLU, split and Δ of a Mamba-2 layer.
@@ -123,7 +178,7 @@ pub(crate) struct PrologueOut<R: CubeRuntime> {
 /// # Shapes
 /// - `zxbcdt`: `[batch · seq, 2·d_inner + 2·groups·d_state + heads]`
 /// - `conv_state`: `[batch, conv_dim, d_conv − 1]`; `conv_weight`: `[conv_dim, d_conv]`;
-///   `conv_bias`: `[conv_dim]`; `dt_bias`: `[heads]`
+///   `conv_bias`: `[conv_dim]`; `dt_bias`, `a_log`: `[heads]`
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
     zxbcdt: CubeTensor<R>,
@@ -131,6 +186,7 @@ pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
     conv_weight: CubeTensor<R>,
     conv_bias: CubeTensor<R>,
     dt_bias: CubeTensor<R>,
+    a_log: CubeTensor<R>,
     out: &PrologueOut<R>,
     seq: usize,
     dims: MambaDims,
@@ -175,6 +231,8 @@ pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
         "mamba_prologue: C shape"
     );
     assert_eq!(shape(&out.dt), [rows, heads], "mamba_prologue: dt shape");
+    assert_eq!(shape(&a_log), [heads], "mamba_prologue: A_log shape");
+    assert_eq!(shape(&out.a), [heads], "mamba_prologue: A shape");
     assert_eq!(
         shape(&out.conv),
         shape(&conv_state),
@@ -191,11 +249,13 @@ pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
         conv_weight.into_tensor_arg(),
         conv_bias.into_tensor_arg(),
         dt_bias.into_tensor_arg(),
+        a_log.into_tensor_arg(),
         out.x.clone().into_tensor_arg(),
         out.b.clone().into_tensor_arg(),
         out.c.clone().into_tensor_arg(),
         out.dt.clone().into_tensor_arg(),
         out.conv.clone().into_tensor_arg(),
+        out.a.clone().into_tensor_arg(),
         units as u32,
         seq as u32,
         d_inner,
@@ -267,50 +327,72 @@ pub(crate) fn launch_mamba_epilogue<R: CubeRuntime>(
     );
 }
 
-/// Rotary embedding of queries and keys.
+/// The attention's three projections: biases, RoPE of q and k, heads-major layout.
 ///
 /// # Shapes
-/// - `q`, `k`, `q_out`, `k_out`: `[batch, frames, h·w, heads, head_dim]`
-/// - `table`: [`super::rope_table`]'s packed table for those frames
-pub(crate) fn launch_rope_pair<R: CubeRuntime>(
-    q: CubeTensor<R>,
-    k: CubeTensor<R>,
+/// - `qkv` (inputs): `[batch, frames, h·w, heads, head_dim]` each; `biases`: `[heads · head_dim]`
+///   each; `table`: [`super::rope_table`]'s for those frames
+/// - `out`: `[batch, heads, frames, h·w, head_dim]` each
+pub(crate) fn launch_qkv_rope<R: CubeRuntime>(
+    qkv: [CubeTensor<R>; 3],
+    biases: Option<[CubeTensor<R>; 3]>,
     table: CubeTensor<R>,
-    q_out: CubeTensor<R>,
-    k_out: CubeTensor<R>,
+    out: [CubeTensor<R>; 3],
     axes: super::RopeAxes,
     [grid_h, grid_w]: [usize; 2],
 ) {
-    let dims = shape(&q);
+    let dims = shape(&qkv[0]);
     let [batch, frames, tokens, heads, head_dim] = dims[..] else {
-        panic!("rope_pair: q must be 5-d")
+        panic!("qkv_rope: q must be 5-d")
     };
-    assert_eq!(tokens, grid_h * grid_w, "rope_pair: tokens = h · w");
-    for (t, what) in [(&k, "k"), (&q_out, "q_out"), (&k_out, "k_out")] {
-        assert_eq!(shape(t), dims, "rope_pair: {what} shape");
+    assert_eq!(tokens, grid_h * grid_w, "qkv_rope: tokens = h · w");
+    for t in &qkv {
+        assert_eq!(shape(t), dims, "qkv_rope: q, k and v shapes");
+    }
+    for t in &out {
+        assert_eq!(
+            shape(t),
+            [batch, heads, frames, tokens, head_dim],
+            "qkv_rope: output shapes"
+        );
+    }
+    if let Some(biases) = &biases {
+        for b in biases {
+            assert_eq!(shape(b), [heads * head_dim], "qkv_rope: bias shapes");
+        }
     }
     let half = head_dim / 2;
     assert_eq!(
         axes.pairs(),
         half,
-        "rope_pair: the axes share head_dim / 2 pairs"
+        "qkv_rope: the axes share head_dim / 2 pairs"
     );
     assert_eq!(
         shape(&table),
         [super::rope_table_len(axes, frames, [grid_h, grid_w])],
-        "rope_pair: table length"
+        "qkv_rope: table length"
     );
     let units = batch * frames * tokens * heads * half;
-    let client = q.client.clone();
-    rope_pair::launch::<f32, R>(
+    let client = qkv[0].client.clone();
+    let has_bias = biases.is_some();
+    // Without biases the kernel reads none: the inputs stand in.
+    let [qb, kb, vb] = biases.unwrap_or_else(|| qkv.clone());
+    let [q, k, v] = qkv;
+    let [q_out, k_out, v_out] = out;
+    qkv_rope::launch::<f32, R>(
         &client,
         elementwise_grid(units),
         CubeDim::new_1d(UNITS as u32),
         q.into_tensor_arg(),
         k.into_tensor_arg(),
+        v.into_tensor_arg(),
+        qb.into_tensor_arg(),
+        kb.into_tensor_arg(),
+        vb.into_tensor_arg(),
         table.into_tensor_arg(),
         q_out.into_tensor_arg(),
         k_out.into_tensor_arg(),
+        v_out.into_tensor_arg(),
         units as u32,
         frames as u32,
         grid_h as u32,
@@ -319,6 +401,7 @@ pub(crate) fn launch_rope_pair<R: CubeRuntime>(
         half,
         axes.rows,
         axes.cols,
+        has_bias,
     );
 }
 

@@ -7,8 +7,9 @@
 //!   the split into x, B, C and `Δ = softplus(dt + dt_bias)`;
 //! - [`mamba_epilogue`]: Mamba-2's D skip and gated RMSNorm;
 //! - [`bias_gelu`]: a linear layer's bias and the exact GELU after it;
-//! - [`rope_pair`]: the axial rotary embedding of queries and keys, from a small per-axis
-//!   table ([`rope_table`]) instead of per-token tables.
+//! - [`qkv_rope`]: the attention projections' biases, the axial rotary embedding of queries
+//!   and keys from a small per-axis table ([`rope_table`]) instead of per-token tables, and the
+//!   move of q, k and v to the heads-major layout.
 //!
 //! They have no backward pass: under autodiff [`serves`] says no and the model runs its tensor
 //! ops (`model::world::block`, `model::mixers::ssd::layer`), which are the references;
@@ -25,7 +26,7 @@ use burn::tensor::{backend::Backend, DType, Tensor};
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
 use launch::{
     launch_bias_gelu, launch_gated_residual, launch_mamba_epilogue, launch_mamba_prologue,
-    launch_norm_modulate, launch_rope_pair, PrologueOut,
+    launch_norm_modulate, launch_qkv_rope, PrologueOut,
 };
 
 /// Should the fused kernels serve this backend and dtype (selected, a CubeCL backend outside
@@ -38,57 +39,85 @@ fn runtime<B: Backend>() -> crate::dispatch::CubeRuntimeKind {
     kernel_runtime::<B>(DType::F32).expect("fused kernels: backend has no kernels (check serves)")
 }
 
+/// adaLN's per-frame vectors packed side by side as the modulation layer makes them: the
+/// kernels read a vector in place from its first column, so no slice of it is copied.
+#[derive(Clone, Debug)]
+pub struct Modulation<B: Backend> {
+    /// `[batch, frames, width]`
+    pub table: Tensor<B, 3>,
+    /// `[width]`, added to every row, when the layer's bias is not yet in `table`.
+    pub bias: Option<Tensor<B, 1>>,
+}
+
+impl<B: Backend> Modulation<B> {
+    fn packed<R: burn_cubecl::CubeRuntime>(&self) -> launch::Packed<R> {
+        let [b, f, width] = self.table.dims();
+        launch::Packed {
+            table: to_cube::<B, R, 2>(self.table.clone().reshape([b * f, width])),
+            bias: self.bias.clone().map(to_cube::<B, R, 1>),
+        }
+    }
+}
+
 /// `(x − mean) / √(var + eps) · (1 + scale) + shift` over the last dimension, shift and scale
-/// per frame.
+/// per frame: the `d` columns of `modulation` from `shift_col` and from `scale_col`.
 ///
 /// # Shapes
-/// - `x`: `[batch, frames, h, w, d]`; `shift`, `scale`: `[batch, frames, d]`; returns `x`'s
+/// - `x`: `[batch, frames, h, w, d]`; `modulation.table`: `[batch, frames, width]`; returns
+///   `x`'s
 pub fn norm_modulate<B: Backend>(
     x: Tensor<B, 5>,
-    shift: Tensor<B, 3>,
-    scale: Tensor<B, 3>,
+    modulation: &Modulation<B>,
+    cols: [usize; 2],
     eps: f64,
 ) -> Tensor<B, 5> {
     let dims = x.dims();
     let [b, f, h, w, d] = dims;
+    assert_eq!(
+        modulation.table.dims()[..2],
+        [b, f],
+        "norm_modulate: one modulation row per frame"
+    );
     let rows = b * f * h * w;
-    let x = x.reshape([rows, d]);
-    let (shift, scale) = (shift.reshape([b * f, d]), scale.reshape([b * f, d]));
     with_runtime!(runtime::<B>(), R => {
-        let x = to_cube::<B, R, 2>(x);
+        let x = to_cube::<B, R, 2>(x.reshape([rows, d]));
         let y = empty_f32(&x, &[rows, d]);
-        launch_norm_modulate(
-            x,
-            to_cube::<B, R, 2>(shift),
-            to_cube::<B, R, 2>(scale),
-            y.clone(),
-            h * w,
-            eps as f32,
-        );
+        launch_norm_modulate(x, &modulation.packed(), cols, y.clone(), h * w, eps as f32);
         from_cube::<B, R, 2>(y).reshape(dims)
     })
 }
 
-/// `x + gate · y` with the gate per frame.
+/// `x + gate · (y + y_bias)` with the gate per frame: the `d` columns of `modulation` from
+/// `gate_col`. `y_bias` is the bias of the linear layer that made `y`, left out of it.
 ///
 /// # Shapes
-/// - `x`, `y`: `[batch, frames, h, w, d]`; `gate`: `[batch, frames, d]`; returns `x`'s
+/// - `x`, `y`: `[batch, frames, h, w, d]`; `modulation.table`: `[batch, frames, width]`;
+///   `y_bias`: `[d]`; returns `x`'s
 pub fn gated_residual<B: Backend>(
     x: Tensor<B, 5>,
-    gate: Tensor<B, 3>,
+    modulation: &Modulation<B>,
+    gate_col: usize,
     y: Tensor<B, 5>,
+    y_bias: Option<Tensor<B, 1>>,
 ) -> Tensor<B, 5> {
     let dims = x.dims();
     assert_eq!(y.dims(), dims, "gated_residual: x and y shapes");
     let [b, f, h, w, d] = dims;
+    assert_eq!(
+        modulation.table.dims()[..2],
+        [b, f],
+        "gated_residual: one modulation row per frame"
+    );
     let rows = b * f * h * w;
     with_runtime!(runtime::<B>(), R => {
         let x = to_cube::<B, R, 2>(x.reshape([rows, d]));
         let out = empty_f32(&x, &[rows, d]);
         launch_gated_residual(
             x,
-            to_cube::<B, R, 2>(gate.reshape([b * f, d])),
+            &modulation.packed(),
+            gate_col,
             to_cube::<B, R, 2>(y.reshape([rows, d])),
+            y_bias.map(to_cube::<B, R, 1>),
             out.clone(),
             h * w,
         );
@@ -126,6 +155,8 @@ pub struct ScanInputs<B: Backend> {
     pub dt: Tensor<B, 3>,
     /// The new carried convolution inputs, `[batch, conv_dim, d_conv − 1]`, oldest first.
     pub conv: Tensor<B, 3>,
+    /// `[heads]`, A = −exp(A_log)
+    pub a: Tensor<B, 1>,
 }
 
 /// Mamba-2 from the input projection's output to the scan's inputs (see the module docs).
@@ -133,13 +164,15 @@ pub struct ScanInputs<B: Backend> {
 /// # Shapes
 /// - `zxbcdt`: `[batch, seq, 2·d_inner + 2·groups·d_state + heads]` ([z, xBC, dt])
 /// - `conv_state`: `[batch, conv_dim, d_conv − 1]`; `conv_weight`: `[conv_dim, d_conv]`;
-///   `conv_bias`: `[conv_dim]`; `dt_bias`: `[heads]`
+///   `conv_bias`: `[conv_dim]`; `dt_bias`, `a_log`: `[heads]`
+#[allow(clippy::too_many_arguments)]
 pub fn mamba_prologue<B: Backend>(
     zxbcdt: Tensor<B, 3>,
     conv_state: Tensor<B, 3>,
     conv_weight: Tensor<B, 2>,
     conv_bias: Tensor<B, 1>,
     dt_bias: Tensor<B, 1>,
+    a_log: Tensor<B, 1>,
     dims: MambaDims,
 ) -> ScanInputs<B> {
     let [batch, seq, width] = zxbcdt.dims();
@@ -153,6 +186,7 @@ pub fn mamba_prologue<B: Backend>(
             c: empty_f32(&zxbcdt, &[rows, group_state]),
             dt: empty_f32(&zxbcdt, &[rows, dims.heads]),
             conv: empty_f32(&zxbcdt, &[batch, dims.conv_dim(), dims.d_conv - 1]),
+            a: empty_f32(&zxbcdt, &[dims.heads]),
         };
         launch_mamba_prologue(
             zxbcdt,
@@ -160,6 +194,7 @@ pub fn mamba_prologue<B: Backend>(
             to_cube::<B, R, 2>(conv_weight),
             to_cube::<B, R, 1>(conv_bias),
             to_cube::<B, R, 1>(dt_bias),
+            to_cube::<B, R, 1>(a_log),
             &out,
             seq,
             dims,
@@ -170,6 +205,7 @@ pub fn mamba_prologue<B: Backend>(
             c: from_cube::<B, R, 2>(out.c).reshape([batch, seq, dims.groups, dims.d_state]),
             dt: from_cube::<B, R, 2>(out.dt).reshape([batch, seq, dims.heads]),
             conv: from_cube::<B, R, 3>(out.conv),
+            a: from_cube::<B, R, 1>(out.a),
         }
     })
 }
@@ -231,7 +267,7 @@ pub fn rope_table_len(axes: RopeAxes, frames: usize, [h, w]: [usize; 2]) -> usiz
     2 * (h * axes.rows + w * axes.cols + frames * axes.frames)
 }
 
-/// The packed angle table [`rope_pair`] reads, computed in f64 on the host (exact for long
+/// The packed angle table [`qkv_rope`] reads, computed in f64 on the host (exact for long
 /// rollouts): `cos` then `sin` of the row angles `[h, rows]`, the same for the columns
 /// `[w, cols]`, then for the frames `first_frame..first_frame + frames` `[frames, frame pairs]`.
 /// Pair `i` of an axis with `m` pairs turns `θ^(−i/m)` radians per step.
@@ -257,34 +293,36 @@ pub fn rope_table(
     table
 }
 
-/// Rotate queries and keys by their axial RoPE angles (pair `j` is `(x[j], x[j + half])`,
-/// turned to `(x1 cos − x2 sin, x1 sin + x2 cos)`), in the projections' layout.
+/// The attention's inputs from its three projections: each bias added, queries and keys
+/// rotated by their axial RoPE angles (pair `j` is `(x[j], x[j + half])`, turned to
+/// `(x1 cos − x2 sin, x1 sin + x2 cos)`), all three moved to the heads-major layout.
 ///
 /// # Shapes
-/// - `q`, `k`: `[batch, frames, h·w, heads, head_dim]`; `table`: [`rope_table`] for those
-///   frames; returns both rotated, same shapes
-pub fn rope_pair<B: Backend>(
-    q: Tensor<B, 5>,
-    k: Tensor<B, 5>,
+/// - `q`, `k`, `v`: `[batch, frames, h·w, heads, head_dim]`, the projections' products without
+///   their biases; `biases`: `[heads · head_dim]` each; `table`: [`rope_table`] for those
+///   frames
+/// - returns q, k, v `[batch, heads, frames, h·w, head_dim]`
+pub fn qkv_rope<B: Backend>(
+    [q, k, v]: [Tensor<B, 5>; 3],
+    biases: Option<[Tensor<B, 1>; 3]>,
     table: Tensor<B, 1>,
     axes: RopeAxes,
     grid: [usize; 2],
-) -> (Tensor<B, 5>, Tensor<B, 5>) {
-    let dims = q.dims();
+) -> [Tensor<B, 5>; 3] {
+    let [batch, frames, tokens, heads, head_dim] = q.dims();
+    let out_dims = [batch, heads, frames, tokens, head_dim];
     with_runtime!(runtime::<B>(), R => {
         let q = to_cube::<B, R, 5>(q);
-        let q_out = empty_f32(&q, &dims);
-        let k_out = empty_f32(&q, &dims);
-        launch_rope_pair(
-            q,
-            to_cube::<B, R, 5>(k),
+        let out = [(); 3].map(|_| empty_f32(&q, &out_dims));
+        launch_qkv_rope(
+            [q, to_cube::<B, R, 5>(k), to_cube::<B, R, 5>(v)],
+            biases.map(|b| b.map(to_cube::<B, R, 1>)),
             to_cube::<B, R, 1>(table),
-            q_out.clone(),
-            k_out.clone(),
+            out.clone(),
             axes,
             grid,
         );
-        (from_cube::<B, R, 5>(q_out), from_cube::<B, R, 5>(k_out))
+        out.map(from_cube::<B, R, 5>)
     })
 }
 

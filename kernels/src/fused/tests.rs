@@ -5,7 +5,7 @@
 
 use super::launch::{
     launch_bias_gelu, launch_gated_residual, launch_mamba_epilogue, launch_mamba_prologue,
-    launch_norm_modulate, launch_rope_pair, PrologueOut,
+    launch_norm_modulate, launch_qkv_rope, Packed, PrologueOut,
 };
 use super::{reference, MambaDims};
 use crate::testing::{cube_input, host, nan_output, uniform, Device, GpuTarget};
@@ -13,24 +13,72 @@ use crate::tolerance::assert_close_slices;
 
 const TOL: f64 = 1e-5;
 
-fn check_norm_modulate<T: GpuTarget>(rows: usize, d: usize, tokens: usize, device: &Device<T>) {
+/// A packed modulation table `[frames, width]` (and its bias when `biased`) on the device,
+/// with the host copy of the vector of `d` columns from `col` per frame, bias added.
+struct PackedCase<T: GpuTarget> {
+    packed: Packed<T::R>,
+    table: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    width: usize,
+}
+
+impl<T: GpuTarget> PackedCase<T> {
+    fn new(frames: usize, width: usize, biased: bool, seed: u64, device: &Device<T>) -> Self {
+        let table = uniform(frames * width, -1.0, 1.0, seed);
+        let bias = biased.then(|| uniform(width, -0.5, 0.5, seed + 1));
+        let packed = Packed {
+            table: cube_input::<T, 2>(&table, [frames, width], device),
+            bias: bias
+                .as_ref()
+                .map(|b| cube_input::<T, 1>(b, [width], device)),
+        };
+        Self {
+            packed,
+            table,
+            bias,
+            width,
+        }
+    }
+
+    fn vector(&self, col: usize, d: usize) -> Vec<f32> {
+        let frames = self.table.len() / self.width;
+        (0..frames * d)
+            .map(|k| {
+                let (f, i) = (k / d, k % d);
+                let b = self.bias.as_ref().map_or(0.0, |b| b[col + i]);
+                self.table[f * self.width + col + i] + b
+            })
+            .collect()
+    }
+}
+
+fn check_norm_modulate<T: GpuTarget>(
+    rows: usize,
+    d: usize,
+    tokens: usize,
+    biased: bool,
+    device: &Device<T>,
+) {
     let frames = rows / tokens;
     let x: Vec<f32> = uniform(rows * d, -2.0, 3.0, 1);
-    let shift = uniform(frames * d, -1.0, 1.0, 2);
-    let scale = uniform(frames * d, -1.0, 1.0, 3);
+    // Three vectors and a few spare columns, as a sublayer's (shift, scale, gate) among others.
+    let width = 3 * d + 5;
+    let (shift_col, scale_col) = (d + 2, 3);
+    let m = PackedCase::<T>::new(frames, width, biased, 2, device);
     let eps = 1e-6;
     let y = nan_output::<T, 2>([rows, d], device);
     launch_norm_modulate(
         cube_input::<T, 2>(&x, [rows, d], device),
-        cube_input::<T, 2>(&shift, [frames, d], device),
-        cube_input::<T, 2>(&scale, [frames, d], device),
+        &m.packed,
+        [shift_col, scale_col],
         y.clone(),
         tokens,
         eps as f32,
     );
+    let (shift, scale) = (m.vector(shift_col, d), m.vector(scale_col, d));
     let want = reference::norm_modulate(&x, &shift, &scale, d, tokens, eps);
     assert_close_slices(
-        &format!("norm_modulate rows {rows} d {d}"),
+        &format!("norm_modulate rows {rows} d {d} biased {biased}"),
         &host::<T, 2>(y),
         &want,
         TOL,
@@ -40,29 +88,49 @@ fn check_norm_modulate<T: GpuTarget>(rows: usize, d: usize, tokens: usize, devic
 
 fn norm_modulate_matches_host<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
-    check_norm_modulate::<T>(3 * 5, 37, 5, &device);
-    check_norm_modulate::<T>(2 * 16, 256, 16, &device);
-    check_norm_modulate::<T>(4, 1, 2, &device);
+    check_norm_modulate::<T>(3 * 5, 37, 5, true, &device);
+    check_norm_modulate::<T>(2 * 16, 256, 16, false, &device);
+    check_norm_modulate::<T>(4, 1, 2, true, &device);
     // More rows than one grid row holds: the grid continues along y.
-    check_norm_modulate::<T>(40_000, 3, 8, &device);
+    check_norm_modulate::<T>(40_000, 3, 8, false, &device);
+}
+
+fn check_gated_residual<T: GpuTarget>(biased: bool, y_biased: bool, device: &Device<T>) {
+    let (rows, d, tokens) = (3 * 7, 37, 7);
+    let x = uniform(rows * d, -1.0, 1.0, 4);
+    let y = uniform(rows * d, -1.0, 1.0, 5);
+    let y_bias = y_biased.then(|| uniform(d, -1.0, 1.0, 6));
+    let (width, gate_col) = (2 * d + 3, d + 1);
+    let m = PackedCase::<T>::new(rows / tokens, width, biased, 7, device);
+    let out = nan_output::<T, 2>([rows, d], device);
+    launch_gated_residual(
+        cube_input::<T, 2>(&x, [rows, d], device),
+        &m.packed,
+        gate_col,
+        cube_input::<T, 2>(&y, [rows, d], device),
+        y_bias.as_ref().map(|b| cube_input::<T, 1>(b, [d], device)),
+        out.clone(),
+        tokens,
+    );
+    let y_full: Vec<f32> = match &y_bias {
+        Some(b) => y.iter().enumerate().map(|(i, v)| v + b[i % d]).collect(),
+        None => y,
+    };
+    let want = reference::gated_residual(&x, &m.vector(gate_col, d), &y_full, d, tokens);
+    assert_close_slices(
+        &format!("gated_residual biased {biased} y_biased {y_biased}"),
+        &host::<T, 2>(out),
+        &want,
+        TOL,
+        TOL,
+    );
 }
 
 fn gated_residual_matches_host<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
-    let (rows, d, tokens) = (3 * 7, 37, 7);
-    let x = uniform(rows * d, -1.0, 1.0, 4);
-    let y = uniform(rows * d, -1.0, 1.0, 5);
-    let gate = uniform(rows / tokens * d, -1.0, 1.0, 6);
-    let out = nan_output::<T, 2>([rows, d], &device);
-    launch_gated_residual(
-        cube_input::<T, 2>(&x, [rows, d], &device),
-        cube_input::<T, 2>(&gate, [rows / tokens, d], &device),
-        cube_input::<T, 2>(&y, [rows, d], &device),
-        out.clone(),
-        tokens,
-    );
-    let want = reference::gated_residual(&x, &gate, &y, d, tokens);
-    assert_close_slices("gated_residual", &host::<T, 2>(out), &want, TOL, TOL);
+    for (biased, y_biased) in [(false, false), (true, false), (false, true), (true, true)] {
+        check_gated_residual::<T>(biased, y_biased, &device);
+    }
 }
 
 fn check_prologue<T: GpuTarget>(batch: usize, seq: usize, dims: MambaDims, device: &Device<T>) {
@@ -77,12 +145,14 @@ fn check_prologue<T: GpuTarget>(batch: usize, seq: usize, dims: MambaDims, devic
     let bias = uniform(conv_dim, -0.3, 0.3, 10);
     // Large and small raw Δ: softplus's overflow-free form is exercised on both sides.
     let dt_bias: Vec<f32> = uniform(dims.heads, -30.0, 30.0, 11);
+    let a_log: Vec<f32> = uniform(dims.heads, -3.0, 2.0, 12);
     let out = PrologueOut {
         x: nan_output::<T, 2>([rows, dims.d_inner], device),
         b: nan_output::<T, 2>([rows, gs], device),
         c: nan_output::<T, 2>([rows, gs], device),
         dt: nan_output::<T, 2>([rows, dims.heads], device),
         conv: nan_output::<T, 3>([batch, conv_dim, k - 1], device),
+        a: nan_output::<T, 1>([dims.heads], device),
     };
     launch_mamba_prologue(
         cube_input::<T, 2>(&zxbcdt, [rows, width], device),
@@ -90,6 +160,7 @@ fn check_prologue<T: GpuTarget>(batch: usize, seq: usize, dims: MambaDims, devic
         cube_input::<T, 2>(&weight, [conv_dim, k], device),
         cube_input::<T, 1>(&bias, [conv_dim], device),
         cube_input::<T, 1>(&dt_bias, [dims.heads], device),
+        cube_input::<T, 1>(&a_log, [dims.heads], device),
         &out,
         seq,
         dims,
@@ -101,6 +172,8 @@ fn check_prologue<T: GpuTarget>(batch: usize, seq: usize, dims: MambaDims, devic
     assert_close_slices(&what("B"), &host::<T, 2>(out.b), &want.b, TOL, TOL);
     assert_close_slices(&what("C"), &host::<T, 2>(out.c), &want.c, TOL, TOL);
     assert_close_slices(&what("dt"), &host::<T, 2>(out.dt), &want.dt, TOL, TOL);
+    let want_a: Vec<f32> = a_log.iter().map(|&l| -(l as f64).exp() as f32).collect();
+    assert_close_slices(&what("A"), &host::<T, 1>(out.a), &want_a, TOL, TOL);
     assert_close_slices(
         &what("conv state"),
         &host::<T, 3>(out.conv),
@@ -169,64 +242,91 @@ fn mamba_epilogue_matches_host<T: GpuTarget>() {
     check_epilogue::<T>(4, 40, dims(200, 4, 2, 4, 4), &device);
 }
 
-fn check_rope<T: GpuTarget>(
+/// `[batch, frames, tokens, heads, head_dim]` → `[batch, heads, frames, tokens, head_dim]`.
+fn heads_major(x: &[f32], [batch, frames, tokens, heads, head_dim]: [usize; 5]) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for (i, &value) in x.iter().enumerate() {
+        let e = i % head_dim;
+        let h = (i / head_dim) % heads;
+        let t = (i / head_dim / heads) % tokens;
+        let f = (i / head_dim / heads / tokens) % frames;
+        let b = i / head_dim / heads / tokens / frames;
+        out[(((b * heads + h) * frames + f) * tokens + t) * head_dim + e] = value;
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_qkv_rope<T: GpuTarget>(
     batch: usize,
     frames: usize,
     grid: [usize; 2],
     heads: usize,
     axes: super::RopeAxes,
     first_frame: usize,
+    biased: bool,
     device: &Device<T>,
 ) {
     let head_dim = 2 * axes.pairs();
     let dims = [batch, frames, grid[0] * grid[1], heads, head_dim];
     let n: usize = dims.iter().product();
-    let q = uniform(n, -1.0, 1.0, 17);
-    let k = uniform(n, -1.0, 1.0, 18);
+    let inputs = [17, 18, 19].map(|seed| uniform(n, -1.0, 1.0, seed));
+    let biases =
+        biased.then(|| [20, 21, 22].map(|seed| uniform(heads * head_dim, -1.0, 1.0, seed)));
     let theta = 10_000.0;
     let table = super::rope_table(axes, theta, first_frame, frames, grid);
-    let (q_out, k_out) = (
-        nan_output::<T, 5>(dims, device),
-        nan_output::<T, 5>(dims, device),
-    );
-    launch_rope_pair(
-        cube_input::<T, 5>(&q, dims, device),
-        cube_input::<T, 5>(&k, dims, device),
+    let out_dims = [batch, heads, frames, grid[0] * grid[1], head_dim];
+    let out = [(); 3].map(|_| nan_output::<T, 5>(out_dims, device));
+    launch_qkv_rope(
+        inputs.clone().map(|x| cube_input::<T, 5>(&x, dims, device)),
+        biases
+            .clone()
+            .map(|bs| bs.map(|b| cube_input::<T, 1>(&b, [heads * head_dim], device))),
         cube_input::<T, 1>(&table, [table.len()], device),
-        q_out.clone(),
-        k_out.clone(),
+        out.clone(),
         axes,
         grid,
     );
     let split = [axes.rows, axes.cols, axes.frames];
-    for (name, input, out) in [("q", &q, q_out), ("k", &k, k_out)] {
-        let want = reference::rope(
-            input,
-            frames,
-            grid,
-            heads,
-            head_dim,
-            split,
-            theta,
-            first_frame,
-        );
+    for (i, (name, out)) in ["q", "k", "v"].into_iter().zip(out).enumerate() {
+        let biased_input: Vec<f32> = match &biases {
+            Some(bs) => inputs[i]
+                .iter()
+                .enumerate()
+                .map(|(j, x)| x + bs[i][j % (heads * head_dim)])
+                .collect(),
+            None => inputs[i].clone(),
+        };
+        let want = match name {
+            "v" => biased_input,
+            _ => reference::rope(
+                &biased_input,
+                frames,
+                grid,
+                heads,
+                head_dim,
+                split,
+                theta,
+                first_frame,
+            ),
+        };
         assert_close_slices(
-            &format!("rope {name}, frames {first_frame}.. ×{frames}, grid {grid:?}, {axes:?}"),
+            &format!("qkv_rope {name}, frames {first_frame}.. ×{frames}, grid {grid:?}, {axes:?}, biased {biased}"),
             &host::<T, 5>(out),
-            &want,
+            &heads_major(&want, dims),
             TOL,
             TOL,
         );
     }
 }
 
-fn rope_pair_matches_host<T: GpuTarget>() {
+fn qkv_rope_matches_host<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
     let axes = |rows, cols, frames| super::RopeAxes { rows, cols, frames };
-    check_rope::<T>(2, 3, [3, 5], 2, axes(2, 1, 3), 0, &device);
+    check_qkv_rope::<T>(2, 3, [3, 5], 2, axes(2, 1, 3), 0, true, &device);
     // A long rollout's frame index: the table's f64 angles keep sin/cos exact.
-    check_rope::<T>(1, 1, [4, 4], 3, axes(11, 10, 11), 4_999, &device);
-    check_rope::<T>(1, 2, [1, 7], 1, axes(1, 1, 1), 12, &device);
+    check_qkv_rope::<T>(1, 1, [4, 4], 3, axes(11, 10, 11), 4_999, false, &device);
+    check_qkv_rope::<T>(1, 2, [1, 7], 1, axes(1, 1, 1), 12, true, &device);
 }
 
 fn bias_gelu_matches_host<T: GpuTarget>() {
@@ -258,7 +358,7 @@ fn erfc_matches_known_values() {
 
 crate::gpu_tests!(
     bias_gelu_matches_host,
-    rope_pair_matches_host,
+    qkv_rope_matches_host,
     norm_modulate_matches_host,
     gated_residual_matches_host,
     mamba_prologue_matches_host,

@@ -43,30 +43,73 @@ pub fn layer_norm<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     centred / var.add_scalar(NORM_EPS).sqrt()
 }
 
-/// `modulate(layer_norm(x), shift, scale)`: one fused kernel on the GPU backends outside
-/// autodiff ([`kernels::fused::norm_modulate`]), the tensor ops elsewhere.
-pub fn norm_modulate<B: Backend>(
-    x: Tensor<B, 5>,
-    shift: Tensor<B, 3>,
-    scale: Tensor<B, 3>,
-) -> Tensor<B, 5> {
-    if kernels::fused::serves::<B>(x.dtype()) {
-        return kernels::fused::norm_modulate(x, shift, scale, NORM_EPS);
-    }
-    modulate(layer_norm(x), shift, scale)
+/// adaLN's per-frame vectors of one layer (or of the final norm), `SiLU(c)·W + b`: consecutive
+/// `d_model`-wide vectors, numbered from 0. On the GPU backends outside autodiff the product
+/// stays packed and the fused kernels ([`kernels::fused::norm_modulate`],
+/// [`kernels::fused::gated_residual`]) read each vector and the bias in place; elsewhere the
+/// vectors are slices of `linear(SiLU(c))` and the tensor ops below run (their reference).
+pub struct AdaVectors<B: Backend> {
+    packed: kernels::fused::Modulation<B>,
+    d: usize,
+    fused: bool,
 }
 
-/// `x + gate · y` with a per-frame `[batch, frames, d]` gate (fused on the GPU backends outside
-/// autodiff, as [`norm_modulate`]).
-fn gated_residual<B: Backend>(
-    x: Tensor<B, 5>,
-    gate: Tensor<B, 3>,
-    y: Tensor<B, 5>,
-) -> Tensor<B, 5> {
-    if kernels::fused::serves::<B>(x.dtype()) {
-        return kernels::fused::gated_residual(x, gate, y);
+impl<B: Backend> AdaVectors<B> {
+    /// The vectors `ada` makes of `silu_c` (`[batch, frames, d_model]`), `d` wide each.
+    pub fn new(ada: &Linear<B>, silu_c: Tensor<B, 3>, d: usize) -> Self {
+        let fused = kernels::fused::serves::<B>(silu_c.dtype());
+        let packed = if fused {
+            kernels::fused::Modulation {
+                table: burn::tensor::module::linear(silu_c, ada.weight.val(), None),
+                bias: ada.bias.as_ref().map(|b| b.val()),
+            }
+        } else {
+            kernels::fused::Modulation {
+                table: ada.forward(silu_c),
+                bias: None,
+            }
+        };
+        Self { packed, d, fused }
     }
-    x + per_frame(gate) * y
+
+    /// Vector `i`, `[batch, frames, d]` (the tensor-op path, whose table holds the bias).
+    fn vector(&self, i: usize) -> Tensor<B, 3> {
+        self.packed.table.clone().narrow(2, i * self.d, self.d)
+    }
+
+    /// `modulate(layer_norm(x), shift, scale)` with vectors `shift` and `scale`.
+    pub fn norm_modulate(&self, x: Tensor<B, 5>, shift: usize, scale: usize) -> Tensor<B, 5> {
+        if self.fused {
+            let cols = [shift * self.d, scale * self.d];
+            return kernels::fused::norm_modulate(x, &self.packed, cols, NORM_EPS);
+        }
+        modulate(layer_norm(x), self.vector(shift), self.vector(scale))
+    }
+
+    /// `x + gate · y` with vector `gate`.
+    pub fn gated_residual(&self, x: Tensor<B, 5>, gate: usize, y: Tensor<B, 5>) -> Tensor<B, 5> {
+        if self.fused {
+            return kernels::fused::gated_residual(x, &self.packed, gate * self.d, y, None);
+        }
+        x + per_frame(self.vector(gate)) * y
+    }
+
+    /// `x + gate · layer(h)`; on the fused path the layer's bias is added inside the gated
+    /// residual's kernel instead of by a launch of its own.
+    pub fn gated_linear_residual(
+        &self,
+        x: Tensor<B, 5>,
+        gate: usize,
+        layer: &Linear<B>,
+        h: Tensor<B, 5>,
+    ) -> Tensor<B, 5> {
+        if self.fused && !crate::precision::autocast_active() {
+            let y = burn::tensor::module::linear(h, layer.weight.val(), None);
+            let bias = layer.bias.as_ref().map(|b| b.val());
+            return kernels::fused::gated_residual(x, &self.packed, gate * self.d, y, bias);
+        }
+        self.gated_residual(x, gate, linear(layer, h))
+    }
 }
 
 /// h·(1 + scale) + shift with per-frame `[batch, frames, d]` shift/scale.
@@ -166,36 +209,44 @@ impl<B: Backend> WorldBlock<B> {
             [b, f, d],
             "condition must be [batch, frames, d_model]"
         );
-        let sublayers = 1 + self.ssm.is_some() as usize + self.attention.is_some() as usize;
-        let mut m = self.ada.forward(silu_c).chunk(3 * sublayers, 2).into_iter();
+        // Sublayer s reads vectors 3s (shift), 3s + 1 (scale) and 3s + 2 (gate).
+        let ada = AdaVectors::new(&self.ada, silu_c, d);
+        let mut sublayer = 0;
         let mut next = || {
-            let shift = m.next().expect("modulation chunk");
-            let scale = m.next().expect("modulation chunk");
-            let gate = m.next().expect("modulation chunk");
-            (shift, scale, gate)
+            sublayer += 1;
+            let s = 3 * (sublayer - 1);
+            (s, s + 1, s + 2)
         };
 
         let mut x = x;
         let mut state_out = None;
         if let Some(ssm) = &self.ssm {
             let (shift, scale, gate) = next();
-            let (y, state) = ssm.forward(norm_modulate(x.clone(), shift, scale), ssm_state);
-            x = gated_residual(x, gate, y);
+            let (y, state) = ssm.forward(ada.norm_modulate(x.clone(), shift, scale), ssm_state);
+            x = ada.gated_residual(x, gate, y);
             state_out = Some(state);
         }
         if let Some(attn) = &self.attention {
             let (shift, scale, gate) = next();
-            let h = norm_modulate(x.clone(), shift, scale);
-            let y = match attention {
-                AttentionContext::Sequence { first_frame } => attn.forward(h, first_frame),
-                AttentionContext::Cached { cache, commit } => attn.forward_cached(h, cache, commit),
+            let h = ada.norm_modulate(x.clone(), shift, scale);
+            x = match attention {
+                AttentionContext::Sequence { first_frame } => {
+                    ada.gated_residual(x, gate, attn.forward(h, first_frame))
+                }
+                // Streaming: the output projection's bias goes into the gated residual.
+                AttentionContext::Cached { cache, commit } => {
+                    let heads = attn.forward_cached_heads(h, cache, commit);
+                    ada.gated_linear_residual(x, gate, &attn.o_proj, heads)
+                }
             };
-            x = gated_residual(x, gate, y);
         }
         let (shift, scale, gate) = next();
-        let h = norm_modulate(x.clone(), shift, scale);
-        let y = linear(&self.mlp_out, self.mlp_hidden(h));
-        (gated_residual(x, gate, y), state_out)
+        let h = ada.norm_modulate(x.clone(), shift, scale);
+        let hidden = self.mlp_hidden(h);
+        (
+            ada.gated_linear_residual(x, gate, &self.mlp_out, hidden),
+            state_out,
+        )
     }
 }
 

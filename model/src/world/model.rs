@@ -9,7 +9,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
-use super::block::{norm_modulate, zero_linear, AttentionContext, WorldBlock};
+use super::block::{zero_linear, AdaVectors, AttentionContext, WorldBlock};
 use super::config::WorldModelConfig;
 use super::embed::{unpatchify, Conditioning, PatchEmbed};
 use super::error::WorldError;
@@ -212,13 +212,8 @@ impl<B: Backend> WorldModel<B> {
             x = y;
             states[l] = state;
         }
-        let [shift, scale] = self
-            .final_ada
-            .forward(silu_c)
-            .chunk(2, 2)
-            .try_into()
-            .expect("two chunks");
-        let v = linear(&self.head, norm_modulate(x, shift, scale));
+        let final_ada = AdaVectors::new(&self.final_ada, silu_c, cfg.d_model);
+        let v = linear(&self.head, final_ada.norm_modulate(x, 0, 1));
         unpatchify(v, cfg.patch, cfg.channels)
     }
 }

@@ -22,6 +22,9 @@ pub struct KvCache<B: Backend> {
     len: usize,
     /// `[batch, h, w]` of the frames committed so far, checked on every call.
     layout: Option<[usize; 3]>,
+    /// The fused RoPE path's angle table for `(first_frame, frames)`: every pass of one
+    /// generated frame (the denoising passes and the commit) reuses it instead of uploading it.
+    rope: Option<(usize, usize, Tensor<B, 1>)>,
 }
 
 impl<B: Backend> KvCache<B> {
@@ -34,6 +37,25 @@ impl<B: Backend> KvCache<B> {
             frames_seen: 0,
             len: 0,
             layout: None,
+            rope: None,
+        }
+    }
+
+    /// The RoPE angle table for `frames` frames from `first_frame`: the kept one if it was made
+    /// for them, else `make()`'s, kept for the next call.
+    pub(crate) fn rope_table(
+        &mut self,
+        first_frame: usize,
+        frames: usize,
+        make: impl FnOnce() -> Tensor<B, 1>,
+    ) -> Tensor<B, 1> {
+        match &self.rope {
+            Some((first, n, table)) if (*first, *n) == (first_frame, frames) => table.clone(),
+            _ => {
+                let table = make();
+                self.rope = Some((first_frame, frames, table.clone()));
+                table
+            }
         }
     }
 

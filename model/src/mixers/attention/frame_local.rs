@@ -26,7 +26,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
-use kernels::fused::{rope_pair, rope_table, RopeAxes};
+use kernels::fused::{qkv_rope, rope_table, RopeAxes};
 
 use super::blocks::MAX_SCORE_ELEMENTS;
 use super::cache::KvCache;
@@ -124,10 +124,9 @@ impl<B: Backend> FrameLocalAttention<B> {
     /// - `x`: `[batch, frames, h, w, d_model]`
     /// - returns `[batch, frames, h, w, d_model]`
     pub fn forward(&self, x: Tensor<B, 5>, first_frame: usize) -> Tensor<B, 5> {
-        let [b, f, h, w, d] = x.dims();
-        let Qkv { q, k, v } = self.project(x, first_frame);
-        let out = self.attend(q, k, v, None);
-        self.merge_heads(out, [b, f, h, w, d])
+        let dims = x.dims();
+        let Qkv { q, k, v } = self.project(x, first_frame, None);
+        linear(&self.o_proj, self.attend_merged(q, k, v, None, dims))
     }
 
     /// Streaming path: the new frames attend to the cached keys/values of the previous
@@ -143,19 +142,34 @@ impl<B: Backend> FrameLocalAttention<B> {
         cache: &mut KvCache<B>,
         commit: bool,
     ) -> Tensor<B, 5> {
-        let [b, f, h, w, d] = x.dims();
+        linear(&self.o_proj, self.forward_cached_heads(x, cache, commit))
+    }
+
+    /// [`Self::forward_cached`] up to the heads' outputs side by side, before the output
+    /// projection `o_proj` (which a caller may fuse with what follows).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, f_new, h, w, d_model]`; returns `[batch, f_new, h, w, n_heads · head_dim]`
+    pub fn forward_cached_heads(
+        &self,
+        x: Tensor<B, 5>,
+        cache: &mut KvCache<B>,
+        commit: bool,
+    ) -> Tensor<B, 5> {
+        let dims = x.dims();
+        let [b, _, h, w, _] = dims;
         assert_eq!(
             cache.capacity(),
             self.window.map(|k| k - 1),
             "KvCache was made for another window; use FrameLocalAttention::empty_cache"
         );
         cache.check_layout([b, h, w]);
-        let Qkv { q, k, v } = self.project(x, cache.frames_seen());
-        let out = self.attend(q, k.clone(), v.clone(), Some(cache));
+        let Qkv { q, k, v } = self.project(x, cache.frames_seen(), Some(&mut *cache));
+        let out = self.attend_merged(q, k.clone(), v.clone(), Some(cache), dims);
         if commit {
             cache.commit(k, v, [b, h, w]);
         }
-        self.merge_heads(out, [b, f, h, w, d])
+        out
     }
 
     /// A cache for [`Self::forward_cached`] starting at frame 0.
@@ -163,39 +177,58 @@ impl<B: Backend> FrameLocalAttention<B> {
         KvCache::new(self.window)
     }
 
-    /// Project to heads and apply the axial RoPE to queries and keys.
-    pub(crate) fn project(&self, x: Tensor<B, 5>, first_frame: usize) -> Qkv<B> {
+    /// Project to heads and apply the axial RoPE to queries and keys. `cache`, when given,
+    /// keeps the angle table of the fused path for the next pass at the same frames.
+    pub(crate) fn project(
+        &self,
+        x: Tensor<B, 5>,
+        first_frame: usize,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Qkv<B> {
         let [b, f, h, w, _d] = x.dims();
         let (nh, hd) = (self.n_heads, self.head_dim);
-        let heads = |t: Tensor<B, 5>| {
-            t.reshape([b, f, h * w, nh, hd])
-                .swap_dims(2, 3)
-                .swap_dims(1, 2)
-        };
-        let q = linear(&self.q_proj, x.clone());
-        let k = linear(&self.k_proj, x.clone());
-        let v = heads(linear(&self.v_proj, x));
         let split = AxialRopeSplit::for_head_dim(hd);
-        if kernels::fused::serves::<B>(q.dtype()) {
-            // One kernel rotates q and k from a per-axis table (the tensor ops below are its
-            // reference).
+        if kernels::fused::serves::<B>(x.dtype()) {
+            // One kernel adds the biases, rotates q and k from a per-axis table and moves all
+            // three to the heads-major layout (the tensor ops below are its reference).
             let axes = RopeAxes {
                 rows: split.rows,
                 cols: split.cols,
                 frames: split.frames,
             };
-            let table = rope_table(axes, self.rope_theta, first_frame, f, [h, w]);
-            let n = table.len();
-            let table = Tensor::from_data(TensorData::new(table, [n]), &q.device());
-            let tokens = |t: Tensor<B, 5>| t.reshape([b, f, h * w, nh, hd]);
-            let (q, k) = rope_pair(tokens(q), tokens(k), table, axes, [h, w]);
-            return Qkv {
-                q: heads(q),
-                k: heads(k),
-                v,
+            let upload = || {
+                let table = rope_table(axes, self.rope_theta, first_frame, f, [h, w]);
+                let n = table.len();
+                Tensor::from_data(TensorData::new(table, [n]), &x.device())
             };
+            let table = match cache {
+                Some(cache) => cache.rope_table(first_frame, f, upload),
+                None => upload(),
+            };
+            let layers = [&self.q_proj, &self.k_proj, &self.v_proj];
+            let biases = layers.map(|l| l.bias.as_ref().map(|b| b.val()));
+            let biases = match biases {
+                [Some(q), Some(k), Some(v)] => Some([q, k, v]),
+                _ => None,
+            };
+            let products = layers.map(|l| {
+                let y = match biases {
+                    Some(_) => burn::tensor::module::linear(x.clone(), l.weight.val(), None),
+                    None => linear(l, x.clone()),
+                };
+                y.reshape([b, f, h * w, nh, hd])
+            });
+            let [q, k, v] = qkv_rope(products, biases, table, axes, [h, w]);
+            return Qkv { q, k, v };
         }
-        let (q, k) = (heads(q), heads(k));
+        let heads = |t: Tensor<B, 5>| {
+            t.reshape([b, f, h * w, nh, hd])
+                .swap_dims(2, 3)
+                .swap_dims(1, 2)
+        };
+        let q = heads(linear(&self.q_proj, x.clone()));
+        let k = heads(linear(&self.k_proj, x.clone()));
+        let v = heads(linear(&self.v_proj, x));
         let (cos, sin) =
             rope_tables::<B>(split, self.rope_theta, first_frame, f, [h, w], &q.device());
         let cos: Tensor<B, 5> = cos.unsqueeze();
@@ -207,14 +240,39 @@ impl<B: Backend> FrameLocalAttention<B> {
         }
     }
 
-    /// `[batch, n_heads, frames, tokens, head_dim]` → output projection, `[b, f, h, w, d]`.
+    /// `[batch, n_heads, frames, tokens, head_dim]` → the heads side by side,
+    /// `[batch, frames, h, w, n_heads · head_dim]`.
     pub(crate) fn merge_heads(
         &self,
         out: Tensor<B, 5>,
         [b, f, h, w, d]: [usize; 5],
     ) -> Tensor<B, 5> {
-        let out = out.swap_dims(1, 2).swap_dims(2, 3).reshape([b, f, h, w, d]);
-        linear(&self.o_proj, out)
+        out.swap_dims(1, 2).swap_dims(2, 3).reshape([b, f, h, w, d])
+    }
+
+    /// [`Self::attend`] with the heads merged (`dims` = `[batch, frames, h, w, d_model]`).
+    /// Outside autodiff on the GPU backends one kernel launch does it all: it reads a cache's
+    /// held frames where they lie and writes the heads side by side.
+    fn attend_merged(
+        &self,
+        q: Tensor<B, 5>,
+        k: Tensor<B, 5>,
+        v: Tensor<B, 5>,
+        cache: Option<&KvCache<B>>,
+        dims: [usize; 5],
+    ) -> Tensor<B, 5> {
+        if kernels::attention::takes(&q) {
+            // One new frame sees every held frame (a ring holds window − 1), so their order
+            // does not matter and the ring's slot order saves reordering them; more new frames
+            // need them oldest first.
+            let held = cache.and_then(|c| match q.dims()[2] {
+                1 => c.held_in_slot_order().map(|(k, v, _)| (k, v)),
+                _ => c.held_in_frame_order(),
+            });
+            return kernels::attention::frame_attention_after(q, held, k, v, self.window)
+                .reshape(dims);
+        }
+        self.merge_heads(self.attend(q, k, v, cache), dims)
     }
 
     /// Attention of the new frames' queries over the held frames (if any) and the new frames.
@@ -227,14 +285,6 @@ impl<B: Backend> FrameLocalAttention<B> {
     ) -> Tensor<B, 5> {
         let f = q.dims()[2];
         let held = cache.map_or(0, |c| c.len_frames());
-        if kernels::attention::takes(&q) {
-            // The kernel takes the held frames oldest first, followed by the new ones.
-            let (k, v) = match cache.and_then(|c| c.held_in_frame_order()) {
-                Some((hk, hv)) => (Tensor::cat(vec![hk, k], 2), Tensor::cat(vec![hv, v], 2)),
-                None => (k, v),
-            };
-            return kernels::attention::frame_attention(q, k, v, self.window);
-        }
         match (cache, self.window) {
             (None, _) => kernel_attention([&q, &k, &v], self.window, TRAINING_KERNEL_MIN_KEYS)
                 .unwrap_or_else(|| {

@@ -57,13 +57,14 @@ impl<B: Backend> FrameLocalAttention<B> {
     /// - `x`: `[batch, frames, h, w, d_model]`; returns the same shape
     pub fn forward_reference(&self, x: Tensor<B, 5>, first_frame: usize) -> Tensor<B, 5> {
         let [b, f, h, w, d] = x.dims();
-        let Qkv { q, k, v } = self.project(x, first_frame);
+        let Qkv { q, k, v } = self.project(x, first_frame, None);
         let tokens = |t: Tensor<B, 5>| t.reshape([b, self.n_heads, f * h * w, self.head_dim]);
         let mask = frame_mask::<B>(f, h * w, self.window, &q.device());
         let out = reference_attention(tokens(q), tokens(k), tokens(v), mask);
-        self.merge_heads(
+        let out = self.merge_heads(
             out.reshape([b, self.n_heads, f, h * w, self.head_dim]),
             [b, f, h, w, d],
-        )
+        );
+        crate::precision::linear(&self.o_proj, out)
     }
 }

@@ -212,6 +212,7 @@ impl<B: Backend> Mamba2<B> {
                 self.conv_weight.val(),
                 self.conv_bias.val(),
                 self.dt_bias.val(),
+                self.a_log.val(),
                 self.fused_dims(),
             )
         } else {
@@ -223,17 +224,10 @@ impl<B: Backend> Mamba2<B> {
             c,
             dt,
             conv,
+            a,
         } = scan_inputs;
 
-        let (y, ssm) = ssd_scan(
-            x_ssm.clone(),
-            dt,
-            self.a(),
-            b,
-            c,
-            Some(state.ssm),
-            self.chunk_size,
-        );
+        let (y, ssm) = ssd_scan(x_ssm.clone(), dt, a, b, c, Some(state.ssm), self.chunk_size);
         let y = if fused {
             kernels::fused::mamba_epilogue(
                 y,
@@ -274,7 +268,15 @@ impl<B: Backend> Mamba2<B> {
             .narrow(2, self.d_inner + g * n, g * n)
             .reshape([batch, seq, g, n]);
         let dt = softplus(dt + self.dt_bias.val().reshape([1, 1, h]));
-        ScanInputs { x, b, c, dt, conv }
+        let a = self.a();
+        ScanInputs {
+            x,
+            b,
+            c,
+            dt,
+            conv,
+            a,
+        }
     }
 
     /// The layer's sizes as the fused kernels take them.
