@@ -121,6 +121,36 @@ pub(crate) fn cube_input<T: GpuTarget, const D: usize>(
     ))
 }
 
+/// Host values `[rows, width]` as a kernel input whose rows lie `width + pad` elements apart,
+/// the padding NaN (so a kernel that reads it fails the comparison), as burn's CUDA allocations
+/// pad rows.
+#[cfg(test)]
+pub(crate) fn padded_rows_input<T: GpuTarget>(
+    values: &[f32],
+    [rows, width]: [usize; 2],
+    pad: usize,
+    device: &Device<T>,
+) -> CubeTensor<T::R> {
+    let padded: Vec<f32> = values
+        .chunks(width)
+        .flat_map(|row| {
+            row.iter()
+                .copied()
+                .chain(std::iter::repeat_n(f32::NAN, pad))
+        })
+        .collect();
+    let wide = Tensor::<T::B, 2>::from_data(TensorData::new(padded, [rows, width + pad]), device);
+    // The same buffer seen as its first `width` columns (burn's own slice would copy them).
+    let mut cube = to_cube::<T::B, T::R, 2>(wide);
+    cube.meta.shape = burn::tensor::Shape::from(vec![rows, width]);
+    assert_eq!(
+        cube.meta.strides()[0],
+        width + pad,
+        "padded_rows_input: the rows stay padded"
+    );
+    cube
+}
+
 /// A NaN-filled contiguous kernel output, so an element the kernel never writes fails the
 /// comparison (read it back with [`host`]).
 #[cfg(test)]

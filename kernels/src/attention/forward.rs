@@ -12,14 +12,28 @@ const MAX_QUERY_TILE: usize = 32;
 /// Query rows × key splits to aim for: enough units to fill a large GPU.
 const TARGET_UNITS: usize = 1 << 17;
 
-/// Fewest keys a split handles.
+/// Fewest keys a split handles, unless [`SPLIT_KEYS_ENV`] says otherwise.
 const MIN_KEYS_PER_SPLIT: usize = 32;
+
+/// A benchmarking knob: the fewest keys a split handles (a positive integer).
+pub const SPLIT_KEYS_ENV: &str = "MEMWORLD_ATTENTION_SPLIT_KEYS";
+
+fn min_keys_per_split() -> usize {
+    static KEYS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *KEYS.get_or_init(|| {
+        std::env::var(SPLIT_KEYS_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&k| k > 0)
+            .unwrap_or(MIN_KEYS_PER_SPLIT)
+    })
+}
 
 /// Key splits for a call: one when there are query rows enough to fill the GPU (training
 /// shapes), more for the few rows of a streamed frame (flash-decoding).
 fn key_splits(rows: usize, visible_keys: usize) -> usize {
     let by_rows = (TARGET_UNITS / rows.max(1)).max(1);
-    let by_keys = (visible_keys / MIN_KEYS_PER_SPLIT).max(1);
+    let by_keys = (visible_keys / min_keys_per_split()).max(1);
     by_rows.min(by_keys).min(1024)
 }
 

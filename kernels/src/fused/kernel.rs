@@ -134,16 +134,46 @@ pub fn gated_residual<F: Float>(
     out[idx] = x[idx] + gate * y_value;
 }
 
+/// The input projection's row of token `t` of block sequence `sequence`. The rows hold, per
+/// video, `frames` frames of `grid_h × grid_w` tokens in raster order; the frame is cut into
+/// `block_h × block_w` blocks numbered in raster order, and a block's sequence is its tokens of
+/// frame 0 in raster order, then of frame 1, … (`model::mixers::blockwise`). A grid of
+/// `1 × seq` tokens in one block of one frame is plain sequence order.
+#[cube]
+fn token_row(sequence: usize, t: usize, order: &BlockOrderArgs) -> usize {
+    let blocks_w = order.grid_w / order.block_w;
+    let blocks = (order.grid_h / order.block_h) * blocks_w;
+    let video = sequence / blocks;
+    let block = sequence % blocks;
+    let per_frame = order.block_h * order.block_w;
+    let frame = t / per_frame;
+    let within = t % per_frame;
+    let row = (block / blocks_w) * order.block_h + within / order.block_w;
+    let col = (block % blocks_w) * order.block_w + within % order.block_w;
+    ((video * order.frames + frame) * order.grid_h + row) * order.grid_w + col
+}
+
+/// [`token_row`]'s layout, as run-time sizes.
+#[derive(CubeType, Clone, Copy)]
+pub struct BlockOrderArgs {
+    pub frames: usize,
+    pub grid_h: usize,
+    pub grid_w: usize,
+    pub block_h: usize,
+    pub block_w: usize,
+}
+
 /// Position `pos` of one channel's convolution input, padded in front with the carried
 /// inputs: `conv_state[state_base + pos]` for `pos < carried`, else column `column` of token
-/// `first_token + pos − carried` of `zxbcdt` (rows `row_width` wide).
+/// `pos − carried` of block sequence `sequence` of `zxbcdt` (rows `row_width` apart).
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn padded_input<F: Float>(
     zxbcdt: &Tensor<F>,
     conv_state: &Tensor<F>,
     state_base: usize,
-    first_token: usize,
+    sequence: usize,
+    order: &BlockOrderArgs,
     column: usize,
     row_width: usize,
     pos: usize,
@@ -152,7 +182,7 @@ fn padded_input<F: Float>(
     if pos < carried {
         conv_state[state_base + pos]
     } else {
-        zxbcdt[(first_token + pos - carried) * row_width + column]
+        zxbcdt[token_row(sequence, pos - carried, order) * row_width + column]
     }
 }
 
@@ -161,7 +191,9 @@ fn padded_input<F: Float>(
 /// `Δ = softplus(dt + dt_bias)`; also the new carried inputs and `A = −exp(A_log)` (by the
 /// first `heads` units, so the scan needs no launches for it). One unit per (token, channel)
 /// over `conv_dim + heads` channels: channels below `conv_dim` are convolution channels, the
-/// rest are heads.
+/// rest are heads. Outputs are in block-sequence order (row `sequence · seq + t`); `zxbcdt` is
+/// read in the order `frames`, `grid_*` and `block_*` describe ([`token_row`]), so a block-wise
+/// scan needs no reordering copy before it, with its rows `row_width` elements apart.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub fn mamba_prologue<F: Float>(
@@ -178,7 +210,13 @@ pub fn mamba_prologue<F: Float>(
     new_state: &mut Tensor<F>,
     a: &mut Tensor<F>,
     units: u32,
+    row_width: u32,
     seq: u32,
+    frames: u32,
+    grid_h: u32,
+    grid_w: u32,
+    block_h: u32,
+    block_w: u32,
     #[comptime] d_inner: usize,
     #[comptime] group_state: usize,
     #[comptime] heads: usize,
@@ -188,9 +226,16 @@ pub fn mamba_prologue<F: Float>(
     if idx >= units as usize {
         terminate!();
     }
+    let order = BlockOrderArgs {
+        frames: frames as usize,
+        grid_h: grid_h as usize,
+        grid_w: grid_w as usize,
+        block_h: block_h as usize,
+        block_w: block_w as usize,
+    };
     let conv_dim = d_inner + 2 * group_state;
     let width = conv_dim + heads;
-    let row_width = d_inner + conv_dim + heads;
+    let row_width = row_width as usize;
     let seq = seq as usize;
     let row = idx / width;
     let ch = idx % width;
@@ -204,7 +249,6 @@ pub fn mamba_prologue<F: Float>(
     if ch < conv_dim {
         // padded[i] = carried input i for i < d_conv − 1, else token i − (d_conv − 1).
         let state_base = (sequence * conv_dim + ch) * carried;
-        let first_token = sequence * seq;
         let column = d_inner + ch;
         let mut acc = conv_bias[ch];
         #[unroll]
@@ -213,7 +257,8 @@ pub fn mamba_prologue<F: Float>(
                 zxbcdt,
                 conv_state,
                 state_base,
-                first_token,
+                sequence,
+                &order,
                 column,
                 row_width,
                 t + j,
@@ -237,7 +282,8 @@ pub fn mamba_prologue<F: Float>(
                     zxbcdt,
                     conv_state,
                     state_base,
-                    first_token,
+                    sequence,
+                    &order,
                     column,
                     row_width,
                     seq + i,
@@ -247,7 +293,8 @@ pub fn mamba_prologue<F: Float>(
         }
     } else {
         let h = ch - conv_dim;
-        let v = zxbcdt[row * row_width + d_inner + conv_dim + h] + dt_bias[h];
+        let v = zxbcdt[token_row(sequence, t, &order) * row_width + d_inner + conv_dim + h]
+            + dt_bias[h];
         // softplus without overflow: max(v, 0) + log(1 + e^(−|v|))
         dt[row * heads + h] = F::max(v, F::new(0.0)) + F::log1p(F::exp(-F::abs(v)));
     }
@@ -256,6 +303,8 @@ pub fn mamba_prologue<F: Float>(
 /// Mamba-2 between the scan and the output projection: the D skip and the gated RMSNorm,
 /// `g = (y + D_h x) · SiLU(z)`, `out = g / √(mean_group(g²) + eps) · w`. One cube per
 /// (token, group); z is read from the input projection's output (its first `d_inner` columns).
+/// `y` and `x` are in block-sequence order; z is read and `out` written in the projections'
+/// token order, as in [`mamba_prologue`].
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub fn mamba_epilogue<F: Float>(
@@ -268,6 +317,12 @@ pub fn mamba_epilogue<F: Float>(
     cubes: u32,
     row_width: u32,
     eps: f32,
+    seq: u32,
+    frames: u32,
+    grid_h: u32,
+    grid_w: u32,
+    block_h: u32,
+    block_w: u32,
     #[comptime] d_inner: usize,
     #[comptime] groups: usize,
     #[comptime] head_dim: usize,
@@ -276,12 +331,23 @@ pub fn mamba_epilogue<F: Float>(
     if cube >= cubes as usize {
         terminate!();
     }
+    let order = BlockOrderArgs {
+        frames: frames as usize,
+        grid_h: grid_h as usize,
+        grid_w: grid_w as usize,
+        block_h: block_h as usize,
+        block_w: block_w as usize,
+    };
     let row = cube / groups;
     let group = cube % groups;
     let u = UNIT_POS as usize;
     let group_width = d_inner / groups;
     let first = row * d_inner + group * group_width;
-    let z_first = row * row_width as usize + group * group_width;
+    // z and the output are rows of the projections' token order.
+    let seq = seq as usize;
+    let token = token_row(row / seq, row % seq, &order);
+    let z_first = token * row_width as usize + group * group_width;
+    let out_first = token * d_inner + group * group_width;
     let mut shared = SharedMemory::<F>::new(REDUCE_UNITS);
 
     let mut squares = F::new(0.0);
@@ -301,7 +367,7 @@ pub fn mamba_epilogue<F: Float>(
         let ch = group * group_width + i;
         let g =
             (y[first + i] + d_skip[ch / head_dim] * x[first + i]) * silu::<F>(zxbcdt[z_first + i]);
-        out[first + i] = g * inv * norm_weight[ch];
+        out[out_first + i] = g * inv * norm_weight[ch];
         i += REDUCE_UNITS;
     }
 }

@@ -8,7 +8,8 @@ use super::kernel::{
     bias_gelu, gated_residual, mamba_epilogue, mamba_prologue, norm_modulate, qkv_rope, GRID_X,
     REDUCE_UNITS,
 };
-use super::MambaDims;
+use super::{BlockOrder, MambaDims};
+use crate::dispatch::row_stride;
 
 /// A grid of `cubes` cubes, `GRID_X` wide.
 fn row_grid(cubes: usize) -> CubeCount {
@@ -176,7 +177,8 @@ pub(crate) struct PrologueOut<R: CubeRuntime> {
 /// Convolution, SiLU, split and Δ of a Mamba-2 layer.
 ///
 /// # Shapes
-/// - `zxbcdt`: `[batch · seq, 2·d_inner + 2·groups·d_state + heads]`
+/// - `zxbcdt`: `[batch · seq, 2·d_inner + 2·groups·d_state + heads]` in `order`, which makes
+///   `batch` sequences of `seq` tokens, rows possibly padded; the outputs are in sequence order
 /// - `conv_state`: `[batch, conv_dim, d_conv − 1]`; `conv_weight`: `[conv_dim, d_conv]`;
 ///   `conv_bias`: `[conv_dim]`; `dt_bias`, `a_log`: `[heads]`
 #[allow(clippy::too_many_arguments)]
@@ -188,7 +190,7 @@ pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
     dt_bias: CubeTensor<R>,
     a_log: CubeTensor<R>,
     out: &PrologueOut<R>,
-    seq: usize,
+    order: BlockOrder,
     dims: MambaDims,
 ) {
     let MambaDims {
@@ -202,13 +204,14 @@ pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
     let group_state = groups * d_state;
     let conv_dim = d_inner + 2 * group_state;
     let rows = shape(&zxbcdt)[0];
-    let batch = rows / seq;
-    assert_eq!(batch * seq, rows, "mamba_prologue: rows = batch · seq");
+    let seq = order.sequence_len();
+    let batch = order.sequences(rows);
     assert_eq!(
         shape(&zxbcdt),
         [rows, d_inner + conv_dim + heads],
         "mamba_prologue: input width"
     );
+    let row_width = row_stride(&zxbcdt, "mamba_prologue: zxbcdt");
     assert_eq!(
         shape(&conv_state),
         [batch, conv_dim, d_conv - 1],
@@ -257,7 +260,13 @@ pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
         out.conv.clone().into_tensor_arg(),
         out.a.clone().into_tensor_arg(),
         units as u32,
+        row_width as u32,
         seq as u32,
+        order.frames as u32,
+        order.grid[0] as u32,
+        order.grid[1] as u32,
+        order.block[0] as u32,
+        order.block[1] as u32,
         d_inner,
         group_state,
         heads,
@@ -268,8 +277,10 @@ pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
 /// D skip and gated RMSNorm of a Mamba-2 layer.
 ///
 /// # Shapes
-/// - `y`, `x`, `out`: `[rows, d_inner]`; `d_skip`: `[heads]`; `norm_weight`: `[d_inner]`
-/// - `zxbcdt`: `[rows, width]` with z in its first `d_inner` columns
+/// - `y`, `x`: `[rows, d_inner]` in block-sequence order; `out`: `[rows, d_inner]` and
+///   `zxbcdt`: `[rows, width]` (z in its first `d_inner` columns, rows possibly padded) in
+///   `order`;
+///   `d_skip`: `[heads]`; `norm_weight`: `[d_inner]`
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_mamba_epilogue<R: CubeRuntime>(
     y: CubeTensor<R>,
@@ -278,6 +289,7 @@ pub(crate) fn launch_mamba_epilogue<R: CubeRuntime>(
     zxbcdt: CubeTensor<R>,
     norm_weight: CubeTensor<R>,
     out: CubeTensor<R>,
+    order: BlockOrder,
     dims: MambaDims,
     eps: f32,
 ) {
@@ -289,6 +301,7 @@ pub(crate) fn launch_mamba_epilogue<R: CubeRuntime>(
         ..
     } = dims;
     let rows = shape(&y)[0];
+    order.sequences(rows);
     assert_eq!(shape(&y), [rows, d_inner], "mamba_epilogue: y shape");
     assert_eq!(shape(&x), [rows, d_inner], "mamba_epilogue: x shape");
     assert_eq!(shape(&out), [rows, d_inner], "mamba_epilogue: output shape");
@@ -304,8 +317,9 @@ pub(crate) fn launch_mamba_epilogue<R: CubeRuntime>(
         "mamba_epilogue: heads · head_dim"
     );
     assert_eq!(d_inner % groups, 0, "mamba_epilogue: groups divide d_inner");
-    let width = shape(&zxbcdt)[1];
-    assert!(width >= d_inner, "mamba_epilogue: z columns");
+    assert!(shape(&zxbcdt)[1] >= d_inner, "mamba_epilogue: z columns");
+    assert_eq!(shape(&zxbcdt)[0], rows, "mamba_epilogue: zxbcdt rows");
+    let width = row_stride(&zxbcdt, "mamba_epilogue: zxbcdt");
     let cubes = rows * groups;
     let client = y.client.clone();
     mamba_epilogue::launch::<f32, R>(
@@ -321,6 +335,12 @@ pub(crate) fn launch_mamba_epilogue<R: CubeRuntime>(
         cubes as u32,
         width as u32,
         eps,
+        order.sequence_len() as u32,
+        order.frames as u32,
+        order.grid[0] as u32,
+        order.grid[1] as u32,
+        order.block[0] as u32,
+        order.block[1] as u32,
         d_inner,
         groups,
         head_dim,

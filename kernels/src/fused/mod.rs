@@ -23,7 +23,7 @@ mod tests;
 
 use burn::tensor::{backend::Backend, DType, Tensor};
 
-use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
+use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, to_cube_rows, with_runtime};
 use launch::{
     launch_bias_gelu, launch_gated_residual, launch_mamba_epilogue, launch_mamba_prologue,
     launch_norm_modulate, launch_qkv_rope, PrologueOut,
@@ -143,6 +143,51 @@ impl MambaDims {
     }
 }
 
+/// Where the tokens of a Mamba-2 layer's sequences lie in the rows of its projections. The rows
+/// hold, per video, `frames` frames of `grid` = `[h, w]` tokens in raster order; each frame is
+/// cut into blocks of `block` tokens numbered in raster order, and a block's sequence is its
+/// tokens of frame 0 in raster order, then of frame 1, … (the block-wise scan of
+/// `model::mixers::blockwise`). The prologue reads and the epilogue writes that order, so the
+/// block-wise scan needs no reordering copies around it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockOrder {
+    pub frames: usize,
+    pub grid: [usize; 2],
+    pub block: [usize; 2],
+}
+
+impl BlockOrder {
+    /// Rows already in sequence order, `seq` tokens per sequence.
+    pub fn sequential(seq: usize) -> Self {
+        Self {
+            frames: 1,
+            grid: [1, seq],
+            block: [1, seq],
+        }
+    }
+
+    /// Tokens per sequence.
+    pub fn sequence_len(&self) -> usize {
+        self.frames * self.block[0] * self.block[1]
+    }
+
+    /// The number of sequences `rows` rows make; panics unless the blocks tile the grid and the
+    /// rows are whole videos.
+    pub fn sequences(&self, rows: usize) -> usize {
+        let ([h, w], [bh, bw]) = (self.grid, self.block);
+        assert!(
+            bh > 0 && bw > 0 && h % bh == 0 && w % bw == 0,
+            "block order: blocks {bh}×{bw} must tile the {h}×{w} grid"
+        );
+        let video = self.frames * h * w;
+        assert!(
+            video > 0 && rows % video == 0,
+            "block order: {rows} rows are not whole videos of {video} tokens"
+        );
+        rows / video * (h / bh) * (w / bw)
+    }
+}
+
 /// What the scan needs, from [`mamba_prologue`].
 pub struct ScanInputs<B: Backend> {
     /// `[batch, seq, heads, head_dim]`, after the convolution and SiLU
@@ -162,24 +207,27 @@ pub struct ScanInputs<B: Backend> {
 /// Mamba-2 from the input projection's output to the scan's inputs (see the module docs).
 ///
 /// # Shapes
-/// - `zxbcdt`: `[batch, seq, 2·d_inner + 2·groups·d_state + heads]` ([z, xBC, dt])
+/// - `zxbcdt`: `[rows, 2·d_inner + 2·groups·d_state + heads]` ([z, xBC, dt]) in `order`, which
+///   makes `batch` sequences of `seq` tokens
 /// - `conv_state`: `[batch, conv_dim, d_conv − 1]`; `conv_weight`: `[conv_dim, d_conv]`;
 ///   `conv_bias`: `[conv_dim]`; `dt_bias`, `a_log`: `[heads]`
+/// - returns [`ScanInputs`] in sequence order
 #[allow(clippy::too_many_arguments)]
 pub fn mamba_prologue<B: Backend>(
-    zxbcdt: Tensor<B, 3>,
+    zxbcdt: Tensor<B, 2>,
     conv_state: Tensor<B, 3>,
     conv_weight: Tensor<B, 2>,
     conv_bias: Tensor<B, 1>,
     dt_bias: Tensor<B, 1>,
     a_log: Tensor<B, 1>,
+    order: BlockOrder,
     dims: MambaDims,
 ) -> ScanInputs<B> {
-    let [batch, seq, width] = zxbcdt.dims();
-    let rows = batch * seq;
+    let [rows, _] = zxbcdt.dims();
+    let (batch, seq) = (order.sequences(rows), order.sequence_len());
     let group_state = dims.groups * dims.d_state;
     with_runtime!(runtime::<B>(), R => {
-        let zxbcdt = to_cube::<B, R, 2>(zxbcdt.reshape([rows, width]));
+        let zxbcdt = to_cube_rows::<B, R>(zxbcdt);
         let out = PrologueOut {
             x: empty_f32(&zxbcdt, &[rows, dims.d_inner]),
             b: empty_f32(&zxbcdt, &[rows, group_state]),
@@ -196,7 +244,7 @@ pub fn mamba_prologue<B: Backend>(
             to_cube::<B, R, 1>(dt_bias),
             to_cube::<B, R, 1>(a_log),
             &out,
-            seq,
+            order,
             dims,
         );
         ScanInputs {
@@ -214,20 +262,22 @@ pub fn mamba_prologue<B: Backend>(
 /// `g / √(mean over the group of g² + eps) · norm_weight`.
 ///
 /// # Shapes
-/// - `y`, `x`: `[batch, seq, heads, head_dim]`; `d_skip`: `[heads]`; `norm_weight`: `[d_inner]`
-/// - `zxbcdt`: `[batch, seq, width]`, z in its first `d_inner` columns
-/// - returns `[batch, seq, d_inner]`
+/// - `y`, `x`: `[batch, seq, heads, head_dim]` in sequence order; `d_skip`: `[heads]`;
+///   `norm_weight`: `[d_inner]`
+/// - `zxbcdt`: `[rows, width]` in `order`, z in its first `d_inner` columns
+/// - returns `[rows, d_inner]` in `order`
+#[allow(clippy::too_many_arguments)]
 pub fn mamba_epilogue<B: Backend>(
     y: Tensor<B, 4>,
     x: Tensor<B, 4>,
     d_skip: Tensor<B, 1>,
-    zxbcdt: Tensor<B, 3>,
+    zxbcdt: Tensor<B, 2>,
     norm_weight: Tensor<B, 1>,
+    order: BlockOrder,
     dims: MambaDims,
     eps: f64,
-) -> Tensor<B, 3> {
-    let [batch, seq, width] = zxbcdt.dims();
-    let rows = batch * seq;
+) -> Tensor<B, 2> {
+    let [rows, _] = zxbcdt.dims();
     with_runtime!(runtime::<B>(), R => {
         let y = to_cube::<B, R, 2>(y.reshape([rows, dims.d_inner]));
         let out = empty_f32(&y, &[rows, dims.d_inner]);
@@ -235,13 +285,14 @@ pub fn mamba_epilogue<B: Backend>(
             y,
             to_cube::<B, R, 2>(x.reshape([rows, dims.d_inner])),
             to_cube::<B, R, 1>(d_skip),
-            to_cube::<B, R, 2>(zxbcdt.reshape([rows, width])),
+            to_cube_rows::<B, R>(zxbcdt),
             to_cube::<B, R, 1>(norm_weight),
             out.clone(),
+            order,
             dims,
             eps as f32,
         );
-        from_cube::<B, R, 2>(out).reshape([batch, seq, dims.d_inner])
+        from_cube::<B, R, 2>(out)
     })
 }
 

@@ -7,8 +7,8 @@ use super::launch::{
     launch_bias_gelu, launch_gated_residual, launch_mamba_epilogue, launch_mamba_prologue,
     launch_norm_modulate, launch_qkv_rope, Packed, PrologueOut,
 };
-use super::{reference, MambaDims};
-use crate::testing::{cube_input, host, nan_output, uniform, Device, GpuTarget};
+use super::{reference, BlockOrder, MambaDims};
+use crate::testing::{cube_input, host, nan_output, padded_rows_input, uniform, Device, GpuTarget};
 use crate::tolerance::assert_close_slices;
 
 const TOL: f64 = 1e-5;
@@ -133,11 +133,48 @@ fn gated_residual_matches_host<T: GpuTarget>() {
     }
 }
 
-fn check_prologue<T: GpuTarget>(batch: usize, seq: usize, dims: MambaDims, device: &Device<T>) {
+/// For each row of sequence order, the row of `order` it comes from: per video, blocks in
+/// raster order, each block's frames in order, each frame's tokens of the block in raster
+/// order (written as the loops of that definition, not from the kernels' formula).
+fn source_rows(order: BlockOrder, videos: usize) -> Vec<usize> {
+    let ([h, w], [bh, bw], frames) = (order.grid, order.block, order.frames);
+    let mut rows = Vec::with_capacity(videos * frames * h * w);
+    for video in 0..videos {
+        for by in 0..h / bh {
+            for bx in 0..w / bw {
+                for f in 0..frames {
+                    for ty in 0..bh {
+                        for tx in 0..bw {
+                            rows.push(((video * frames + f) * h + by * bh + ty) * w + bx * bw + tx);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// Rows `sources[r]` of `x` (rows `width` wide), in that order.
+fn gather_rows(x: &[f32], width: usize, sources: &[usize]) -> Vec<f32> {
+    sources
+        .iter()
+        .flat_map(|&r| x[r * width..(r + 1) * width].iter().copied())
+        .collect()
+}
+
+fn check_prologue<T: GpuTarget>(
+    videos: usize,
+    order: BlockOrder,
+    dims: MambaDims,
+    device: &Device<T>,
+) {
     let conv_dim = dims.conv_dim();
     let width = dims.d_inner + conv_dim + dims.heads;
     let k = dims.d_conv;
-    let rows = batch * seq;
+    let sources = source_rows(order, videos);
+    let rows = sources.len();
+    let (batch, seq) = (order.sequences(rows), order.sequence_len());
     let gs = dims.groups * dims.d_state;
     let zxbcdt = uniform(rows * width, -2.0, 2.0, 7);
     let state = uniform(batch * conv_dim * (k - 1), -1.0, 1.0, 8);
@@ -154,20 +191,30 @@ fn check_prologue<T: GpuTarget>(batch: usize, seq: usize, dims: MambaDims, devic
         conv: nan_output::<T, 3>([batch, conv_dim, k - 1], device),
         a: nan_output::<T, 1>([dims.heads], device),
     };
+    // Rows padded as burn's CUDA allocations pad them (the padding is NaN).
     launch_mamba_prologue(
-        cube_input::<T, 2>(&zxbcdt, [rows, width], device),
+        padded_rows_input::<T>(&zxbcdt, [rows, width], 3, device),
         cube_input::<T, 3>(&state, [batch, conv_dim, k - 1], device),
         cube_input::<T, 2>(&weight, [conv_dim, k], device),
         cube_input::<T, 1>(&bias, [conv_dim], device),
         cube_input::<T, 1>(&dt_bias, [dims.heads], device),
         cube_input::<T, 1>(&a_log, [dims.heads], device),
         &out,
+        order,
+        dims,
+    );
+    let in_sequence_order = gather_rows(&zxbcdt, width, &sources);
+    let want = reference::mamba_prologue(
+        &in_sequence_order,
+        &state,
+        &weight,
+        &bias,
+        &dt_bias,
+        batch,
         seq,
         dims,
     );
-    let want =
-        reference::mamba_prologue(&zxbcdt, &state, &weight, &bias, &dt_bias, batch, seq, dims);
-    let what = |part: &str| format!("mamba_prologue {part}, batch {batch} seq {seq} {dims:?}");
+    let what = |part: &str| format!("mamba_prologue {part}, {videos} videos {order:?} {dims:?}");
     assert_close_slices(&what("x"), &host::<T, 2>(out.x), &want.x, TOL, TOL);
     assert_close_slices(&what("B"), &host::<T, 2>(out.b), &want.b, TOL, TOL);
     assert_close_slices(&what("C"), &host::<T, 2>(out.c), &want.c, TOL, TOL);
@@ -194,18 +241,45 @@ fn dims(d_inner: usize, heads: usize, groups: usize, d_state: usize, d_conv: usi
     }
 }
 
-fn mamba_prologue_matches_host<T: GpuTarget>() {
-    let Some(device) = T::device() else { return };
-    // One token: the convolution reads mostly carried inputs, and the new carried inputs are
-    // two old ones and the token.
-    check_prologue::<T>(3, 1, dims(8, 2, 1, 3, 4), &device);
-    check_prologue::<T>(2, 2, dims(8, 2, 2, 3, 4), &device);
-    check_prologue::<T>(2, 70, dims(12, 3, 1, 5, 4), &device);
-    check_prologue::<T>(1, 5, dims(8, 4, 2, 4, 2), &device);
+/// Block orders: 2×2 blocks of a 4×6 grid over 3 frames, 1×1 blocks (one sequence per token
+/// position), the whole frame as one block.
+fn block_orders() -> [BlockOrder; 3] {
+    let order = |frames, grid, block| BlockOrder {
+        frames,
+        grid,
+        block,
+    };
+    [
+        order(3, [4, 6], [2, 2]),
+        order(2, [2, 3], [1, 1]),
+        order(2, [3, 2], [3, 2]),
+    ]
 }
 
-fn check_epilogue<T: GpuTarget>(rows: usize, extra: usize, dims: MambaDims, device: &Device<T>) {
+fn mamba_prologue_matches_host<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    let sequential = BlockOrder::sequential;
+    // One token: the convolution reads mostly carried inputs, and the new carried inputs are
+    // two old ones and the token.
+    check_prologue::<T>(3, sequential(1), dims(8, 2, 1, 3, 4), &device);
+    check_prologue::<T>(2, sequential(2), dims(8, 2, 2, 3, 4), &device);
+    check_prologue::<T>(2, sequential(70), dims(12, 3, 1, 5, 4), &device);
+    check_prologue::<T>(1, sequential(5), dims(8, 4, 2, 4, 2), &device);
+    for order in block_orders() {
+        check_prologue::<T>(2, order, dims(8, 2, 1, 3, 4), &device);
+    }
+}
+
+fn check_epilogue<T: GpuTarget>(
+    videos: usize,
+    order: BlockOrder,
+    extra: usize,
+    dims: MambaDims,
+    device: &Device<T>,
+) {
     let d_inner = dims.d_inner;
+    let sources = source_rows(order, videos);
+    let rows = sources.len();
     // z occupies the first d_inner columns of a wider row, as in the input projection.
     let width = d_inner + extra;
     let y = uniform(rows * d_inner, -1.0, 1.0, 12);
@@ -219,15 +293,24 @@ fn check_epilogue<T: GpuTarget>(rows: usize, extra: usize, dims: MambaDims, devi
         cube_input::<T, 2>(&y, [rows, d_inner], device),
         cube_input::<T, 2>(&x, [rows, d_inner], device),
         cube_input::<T, 1>(&d_skip, [dims.heads], device),
-        cube_input::<T, 2>(&zxbcdt, [rows, width], device),
+        padded_rows_input::<T>(&zxbcdt, [rows, width], 5, device),
         cube_input::<T, 1>(&w, [d_inner], device),
         out.clone(),
+        order,
         dims,
         eps as f32,
     );
-    let want = reference::mamba_epilogue(&y, &x, &d_skip, &zxbcdt, width, &w, dims, eps);
+    // In sequence order, then each row back to where it came from.
+    let z_in_sequence_order = gather_rows(&zxbcdt, width, &sources);
+    let in_sequence_order =
+        reference::mamba_epilogue(&y, &x, &d_skip, &z_in_sequence_order, width, &w, dims, eps);
+    let mut want = vec![f32::NAN; rows * d_inner];
+    for (r, &source) in sources.iter().enumerate() {
+        want[source * d_inner..(source + 1) * d_inner]
+            .copy_from_slice(&in_sequence_order[r * d_inner..(r + 1) * d_inner]);
+    }
     assert_close_slices(
-        &format!("mamba_epilogue rows {rows} {dims:?}"),
+        &format!("mamba_epilogue {videos} videos {order:?} {dims:?}"),
         &host::<T, 2>(out),
         &want,
         TOL,
@@ -237,13 +320,17 @@ fn check_epilogue<T: GpuTarget>(rows: usize, extra: usize, dims: MambaDims, devi
 
 fn mamba_epilogue_matches_host<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
-    check_epilogue::<T>(7, 9, dims(12, 3, 1, 4, 4), &device);
-    check_epilogue::<T>(5, 3, dims(12, 3, 3, 4, 4), &device);
-    check_epilogue::<T>(4, 40, dims(200, 4, 2, 4, 4), &device);
+    let sequential = BlockOrder::sequential;
+    check_epilogue::<T>(1, sequential(7), 9, dims(12, 3, 1, 4, 4), &device);
+    check_epilogue::<T>(1, sequential(5), 3, dims(12, 3, 3, 4, 4), &device);
+    check_epilogue::<T>(2, sequential(2), 40, dims(200, 4, 2, 4, 4), &device);
+    for order in block_orders() {
+        check_epilogue::<T>(2, order, 5, dims(12, 3, 3, 4, 4), &device);
+    }
 }
 
 /// `[batch, frames, tokens, heads, head_dim]` → `[batch, heads, frames, tokens, head_dim]`.
-fn heads_major(x: &[f32], [batch, frames, tokens, heads, head_dim]: [usize; 5]) -> Vec<f32> {
+fn heads_major(x: &[f32], [_, frames, tokens, heads, head_dim]: [usize; 5]) -> Vec<f32> {
     let mut out = vec![0.0; x.len()];
     for (i, &value) in x.iter().enumerate() {
         let e = i % head_dim;

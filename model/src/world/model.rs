@@ -46,6 +46,28 @@ impl<B: Backend> FrameConditions<B> {
         }
     }
 
+    /// Each frame's conditions `times` times in a row (`[batch, frames·times]`, frame-major).
+    pub fn repeat_frames(&self, times: usize) -> Self {
+        let repeat2 = |t: &Tensor<B, 2, Int>| {
+            let [b, f] = t.dims();
+            t.clone()
+                .reshape([b, f, 1])
+                .repeat_dim(2, times)
+                .reshape([b, f * times])
+        };
+        let repeat3 = |t: &Tensor<B, 3>| {
+            let [b, f, d] = t.dims();
+            t.clone()
+                .reshape([b, f, 1, d])
+                .repeat_dim(2, times)
+                .reshape([b, f * times, d])
+        };
+        Self {
+            actions: self.actions.as_ref().map(repeat2),
+            poses: self.poses.as_ref().map(repeat3),
+        }
+    }
+
     /// These conditions followed by `next`'s, along the frame axis.
     pub fn concat(&self, next: &Self) -> Self {
         let cat2 = |a: &Option<Tensor<B, 2, Int>>, b: &Option<Tensor<B, 2, Int>>| match (a, b) {
@@ -173,6 +195,38 @@ impl<B: Backend> WorldModel<B> {
         tau: Tensor<B, 2>,
         cond: &FrameConditions<B>,
         states: &mut [Option<Mamba2State<B>>],
+        caches: Option<(&mut [Option<KvCache<B>>], bool)>,
+    ) -> Tensor<B, 5> {
+        let [b, f, ..] = x_tau.dims();
+        assert_eq!(tau.dims(), [b, f], "tau must be [batch, frames]");
+        let silu_c = self.silu_condition(tau, cond);
+        self.forward_conditioned(x_tau, silu_c, states, caches)
+    }
+
+    /// SiLU of each frame's condition c_t (its noise level, action and pose), which every
+    /// layer's modulation and the final one read.
+    ///
+    /// # Shapes
+    /// - tau: `[batch, frames]`; returns `[batch, frames, d_model]`
+    pub(crate) fn silu_condition(
+        &self,
+        tau: Tensor<B, 2>,
+        cond: &FrameConditions<B>,
+    ) -> Tensor<B, 3> {
+        silu(
+            self.conditioning
+                .forward(tau, cond.actions.as_ref(), cond.poses.as_ref()),
+        )
+    }
+
+    /// [`Self::forward_layers`] from the frames' [`Self::silu_condition`] instead of their
+    /// noise levels and conditions (a caller running several passes over one frame computes
+    /// the conditions of all of them at once).
+    pub(crate) fn forward_conditioned(
+        &self,
+        x_tau: Tensor<B, 5>,
+        silu_c: Tensor<B, 3>,
+        states: &mut [Option<Mamba2State<B>>],
         mut caches: Option<(&mut [Option<KvCache<B>>], bool)>,
     ) -> Tensor<B, 5> {
         let [b, f, h, w, ch] = x_tau.dims();
@@ -183,7 +237,11 @@ impl<B: Backend> WorldModel<B> {
             r = cfg.resolution,
             c = cfg.channels
         );
-        assert_eq!(tau.dims(), [b, f], "tau must be [batch, frames]");
+        assert_eq!(
+            silu_c.dims(),
+            [b, f, cfg.d_model],
+            "the condition must be [batch, frames, d_model]"
+        );
         assert_eq!(
             states.len(),
             self.blocks.len(),
@@ -192,13 +250,6 @@ impl<B: Backend> WorldModel<B> {
         if let Some((cs, _)) = &caches {
             assert_eq!(cs.len(), self.blocks.len(), "one KV-cache slot per layer");
         }
-
-        // Every layer's modulation and the final one read SiLU(c): computed once.
-        let silu_c = silu(self.conditioning.forward(
-            tau,
-            cond.actions.as_ref(),
-            cond.poses.as_ref(),
-        ));
         let mut x = self.embed.forward(x_tau);
         for (l, block) in self.blocks.iter().enumerate() {
             let attention = match caches

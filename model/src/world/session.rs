@@ -184,14 +184,51 @@ impl<B: Backend> WorldSession<B> {
         };
         let cfg = self.model.config();
         let (r, c) = (cfg.resolution, cfg.channels);
-        let mut x = initial_noise::<B>([batch, 1, r, r, c], seed, &self.device);
+        let x = initial_noise::<B>([batch, 1, r, r, c], seed, &self.device);
+        self.denoise_and_commit(x, cond)
+    }
+
+    /// From the noise `x` of the next frame: `sampling_steps` Euler passes, clamp to [-1, 1],
+    /// then one commit pass; returns the frame. The condition of every pass (its τ and the
+    /// frame's action and pose) is computed once, for all passes together, instead of once per
+    /// pass.
+    ///
+    /// # Shapes
+    /// - x: `[batch, 1, H, W, C]`; cond: `[batch, 1]`; returns `[batch, 1, H, W, C]`
+    pub fn denoise_and_commit(
+        &mut self,
+        mut x: Tensor<B, 5>,
+        cond: &FrameConditions<B>,
+    ) -> Tensor<B, 5> {
+        let [batch, n, ..] = x.dims();
+        assert_eq!(n, 1, "denoise_and_commit generates one frame per video");
         let taus = euler_taus(self.steps);
+        // Pass i < S denoises at τ_i; pass S commits the clean frame at τ = 0.
+        let passes = self.steps + 1;
+        let pass_taus: Vec<f32> = (0..batch)
+            .flat_map(|_| taus[..self.steps].iter().copied().chain([0.0]))
+            .collect();
+        let tau = Tensor::from_data(TensorData::new(pass_taus, [batch, passes]), &self.device);
+        let silu_c = self.model.silu_condition(tau, &cond.repeat_frames(passes));
+        let pass = |i: usize| silu_c.clone().narrow(1, i, 1);
         for i in 0..self.steps {
-            let v = self.denoise_pass(x.clone(), taus[i], cond);
+            let mut states = self.states.clone();
+            let v = self.model.forward_conditioned(
+                x.clone(),
+                pass(i),
+                &mut states,
+                Some((&mut self.caches, false)),
+            );
             x = euler_step(x, v, taus[i], taus[i + 1]);
         }
         let x0 = x.clamp(-1.0, 1.0);
-        self.commit(x0.clone(), cond);
+        self.model.forward_conditioned(
+            x0.clone(),
+            pass(self.steps),
+            &mut self.states,
+            Some((&mut self.caches, true)),
+        );
+        self.frames += 1;
         x0
     }
 

@@ -6,8 +6,9 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::layout::{from_blocks, n_blocks, to_blocks};
+use super::layout::n_blocks;
 use crate::mixers::ssd::{Mamba2, Mamba2Config, Mamba2State};
+use kernels::fused::BlockOrder;
 
 /// Configuration of a [`BlockwiseMamba2`].
 #[derive(Config, Debug)]
@@ -54,10 +55,17 @@ impl<B: Backend> BlockwiseMamba2<B> {
         x: Tensor<B, 5>,
         state: Option<Mamba2State<B>>,
     ) -> (Tensor<B, 5>, Mamba2State<B>) {
-        let [batch, frames, h, w, _d] = x.dims();
-        let sequences = to_blocks(x, self.block);
-        let (y, state) = self.mamba.forward(sequences, state);
-        (from_blocks(y, batch, frames, h, w, self.block), state)
+        let dims = x.dims();
+        let [batch, frames, h, w, d] = dims;
+        let order = BlockOrder {
+            frames,
+            grid: [h, w],
+            block: self.block,
+        };
+        n_blocks(h, w, self.block);
+        let rows = x.reshape([batch * frames * h * w, d]);
+        let (y, state) = self.mamba.forward_ordered(rows, order, state);
+        (y.reshape(dims), state)
     }
 
     /// A zero state for `batch` videos of an `h`×`w` token grid.

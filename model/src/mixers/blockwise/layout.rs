@@ -3,6 +3,7 @@
 //! blocks are numbered in raster order over the grid of blocks.
 
 use burn::tensor::{backend::Backend, Tensor};
+use kernels::fused::BlockOrder;
 
 /// Number of blocks of a `[h, w]` grid cut into `block` = `[b_h, b_w]` tiles; asserts that the
 /// tiles divide the grid.
@@ -53,4 +54,35 @@ pub fn from_blocks<B: Backend>(
     x.reshape([batch, h / bh, w / bw, frames, bh, bw * d])
         .permute([0, 3, 1, 4, 2, 5])
         .reshape([batch, frames, h, w, d])
+}
+
+/// Rows of a video's tokens in `order` (kernels' [`BlockOrder`]: per video, frames of raster
+/// tokens) → the same rows in sequence order ([`to_blocks`]'s), for the tensor-op path.
+///
+/// # Shapes
+/// - `x`: `[rows, d]` → `[rows, d]`
+pub fn to_sequence_order<B: Backend>(x: Tensor<B, 2>, order: BlockOrder) -> Tensor<B, 2> {
+    if order.grid == order.block {
+        return x; // one block per frame: the rows already are the sequences
+    }
+    let [rows, d] = x.dims();
+    let ([h, w], frames) = (order.grid, order.frames);
+    let videos = rows / (frames * h * w);
+    to_blocks(x.reshape([videos, frames, h, w, d]), order.block).reshape([rows, d])
+}
+
+/// Inverse of [`to_sequence_order`].
+///
+/// # Shapes
+/// - `x`: `[rows, d]` → `[rows, d]`
+pub fn from_sequence_order<B: Backend>(x: Tensor<B, 2>, order: BlockOrder) -> Tensor<B, 2> {
+    if order.grid == order.block {
+        return x;
+    }
+    let [rows, d] = x.dims();
+    let ([h, w], frames) = (order.grid, order.frames);
+    let videos = rows / (frames * h * w);
+    let sequences = order.sequences(rows);
+    let sequence = x.reshape([sequences, rows / sequences, d]);
+    from_blocks(sequence, videos, frames, h, w, order.block).reshape([rows, d])
 }

@@ -8,7 +8,7 @@ pub mod layer;
 pub mod layout;
 
 pub use layer::{BlockwiseMamba2, BlockwiseMamba2Config};
-pub use layout::{from_blocks, to_blocks};
+pub use layout::{from_blocks, from_sequence_order, to_blocks, to_sequence_order};
 
 #[cfg(test)]
 mod tests;

@@ -11,8 +11,9 @@ use burn::tensor::activation::silu;
 use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
 
 use super::{ssd_scan, ssd_step};
+use crate::mixers::blockwise::{from_sequence_order, to_sequence_order};
 use crate::precision::linear;
-use kernels::fused::{MambaDims, ScanInputs};
+use kernels::fused::{BlockOrder, MambaDims, ScanInputs};
 
 /// Configuration of a [`Mamba2`] layer. Defaults follow Mamba-2.
 #[derive(Config, Debug)]
@@ -198,13 +199,37 @@ impl<B: Backend> Mamba2<B> {
         state: Option<Mamba2State<B>>,
     ) -> (Tensor<B, 3>, Mamba2State<B>) {
         let [batch, seq, d_model] = x.dims();
+        let rows = x.reshape([batch * seq, d_model]);
+        let (y, state) = self.forward_ordered(rows, BlockOrder::sequential(seq), state);
+        (y.reshape([batch, seq, d_model]), state)
+    }
+
+    /// [`Self::forward`] on tokens whose sequences lie in `order` (a block-wise scan's video
+    /// tokens, see [`BlockOrder`]); the output rows are in the same order. The fused kernels
+    /// read and write that order directly; the tensor ops reorder around the scan.
+    ///
+    /// # Shapes
+    /// - `x`: `[rows, d_model]` in `order` → `[rows, d_model]` in `order`; the state has one
+    ///   row per sequence (`order.sequences(rows)`)
+    pub fn forward_ordered(
+        &self,
+        x: Tensor<B, 2>,
+        order: BlockOrder,
+        state: Option<Mamba2State<B>>,
+    ) -> (Tensor<B, 2>, Mamba2State<B>) {
+        let [rows, d_model] = x.dims();
         assert_eq!(d_model, self.d_model, "Mamba2: input width must be d_model");
+        let (batch, seq) = (order.sequences(rows), order.sequence_len());
         let state = state.unwrap_or_else(|| self.zero_state(batch, &x.device()));
         self.check_state(&state, batch);
-        let h = self.n_heads;
+        let fused = kernels::fused::serves::<B>(x.dtype());
+        // The tensor ops run in sequence order.
+        let x = match fused {
+            true => x,
+            false => to_sequence_order(x, order),
+        };
 
         let zxbcdt = linear(&self.in_proj, x);
-        let fused = kernels::fused::serves::<B>(zxbcdt.dtype());
         let scan_inputs = if fused {
             kernels::fused::mamba_prologue(
                 zxbcdt.clone(),
@@ -213,10 +238,12 @@ impl<B: Backend> Mamba2<B> {
                 self.conv_bias.val(),
                 self.dt_bias.val(),
                 self.a_log.val(),
+                order,
                 self.fused_dims(),
             )
         } else {
-            self.prologue(zxbcdt.clone(), state.conv)
+            let width = zxbcdt.dims()[1];
+            self.prologue(zxbcdt.clone().reshape([batch, seq, width]), state.conv)
         };
         let ScanInputs {
             x: x_ssm,
@@ -228,22 +255,27 @@ impl<B: Backend> Mamba2<B> {
         } = scan_inputs;
 
         let (y, ssm) = ssd_scan(x_ssm.clone(), dt, a, b, c, Some(state.ssm), self.chunk_size);
-        let y = if fused {
-            kernels::fused::mamba_epilogue(
+        let state = Mamba2State { conv, ssm };
+        if fused {
+            let y = kernels::fused::mamba_epilogue(
                 y,
                 x_ssm,
                 self.d.val(),
                 zxbcdt,
                 self.norm_weight.val(),
+                order,
                 self.fused_dims(),
                 self.norm_eps,
-            )
-        } else {
-            let y = y + x_ssm * self.d.val().reshape([1, 1, h, 1]);
-            let z = zxbcdt.narrow(2, 0, self.d_inner);
-            self.gated_norm(y.reshape([batch, seq, self.d_inner]), z)
-        };
-        (linear(&self.out_proj, y), Mamba2State { conv, ssm })
+            );
+            return (linear(&self.out_proj, y), state);
+        }
+        let y = y + x_ssm * self.d.val().reshape([1, 1, self.n_heads, 1]);
+        let z = zxbcdt
+            .narrow(1, 0, self.d_inner)
+            .reshape([batch, seq, self.d_inner]);
+        let y = self.gated_norm(y.reshape([batch, seq, self.d_inner]), z);
+        let y = linear(&self.out_proj, y).reshape([rows, d_model]);
+        (from_sequence_order(y, order), state)
     }
 
     /// The tensor-op reference of [`kernels::fused::mamba_prologue`]: from the input

@@ -3,9 +3,9 @@
 //! Euler sampler, every episode from its own noise, so the frames an episode gets do not depend
 //! on which episodes share its batch.
 //!
-//! The per-frame loop is the one of `WorldSession::generate_frames` (S denoising passes that
-//! read the state and cache, clamp to [-1, 1], one committing pass at τ = 0) with the initial
-//! noise assembled per episode; a test checks it equals `generate_frames` for one episode.
+//! Each frame is `WorldSession::denoise_and_commit` (S denoising passes that read the state
+//! and cache, clamp to [-1, 1], one committing pass at τ = 0) from the initial noise assembled
+//! per episode; a test checks it equals `generate_frames` for one episode.
 
 use std::ops::Range;
 
@@ -17,7 +17,7 @@ use super::episodes::EvalEpisode;
 use super::error::EvalError;
 use super::protocol::noise_seed;
 use crate::world::config::WorldModelConfig;
-use crate::world::diffusion::{euler_step, euler_taus, initial_noise};
+use crate::world::diffusion::initial_noise;
 use crate::world::frames::{frame_to_unit, unit_to_u8};
 use crate::world::model::FrameConditions;
 use crate::world::session::WorldSession;
@@ -167,7 +167,6 @@ pub fn generate_batch<B: Backend>(
         start += len;
     }
 
-    let taus = euler_taus(opts.steps);
     let mut out: Vec<Vec<Frame>> = vec![Vec::with_capacity(total - n); episodes.len()];
     for k in 0..total - n {
         let cond = conditions::<B>(episodes, n + k..n + k + 1, &config, &device)?;
@@ -177,13 +176,7 @@ pub fn generate_batch<B: Backend>(
                 initial_noise::<B>([1, 1, r, r, ch], noise_seed(opts.seed, e.index, k), &device)
             })
             .collect();
-        let mut x = Tensor::cat(noise, 0);
-        for i in 0..opts.steps {
-            let v = session.denoise_pass(x.clone(), taus[i], &cond);
-            x = euler_step(x, v, taus[i], taus[i + 1]);
-        }
-        let x0 = x.clamp(-1.0, 1.0);
-        session.commit(x0.clone(), &cond);
+        let x0 = session.denoise_and_commit(Tensor::cat(noise, 0), &cond);
         let values = x0
             .into_data()
             .convert::<f32>()
