@@ -85,21 +85,37 @@ pub fn load_model<B: Backend>(path: &Path, device: &B::Device) -> Result<LoadedM
     })
 }
 
-/// A dreamed `scene` (`size` cells, `res` pixels) driven by `model`.
+/// A dreamed `scene` (`size` cells, `res` pixels) driven by `model`, with `euler_steps`
+/// denoising steps per frame (the model's `sampling_steps` if `None`).
 pub fn dream_env<B: Backend>(
     model: &LoadedModel<B>,
     scene: SceneKind,
     size: usize,
     res: usize,
+    euler_steps: Option<usize>,
     device: &B::Device,
 ) -> Result<DreamEnv<B>> {
     let real: Box<dyn Env> = make_scene(scene, size, res)?;
-    DreamEnv::new(real, model.model.clone(), device.clone()).with_context(|| {
+    let mut env = DreamEnv::new(real, model.model.clone(), device.clone()).with_context(|| {
         format!(
             "{} ({}) cannot dream the {} scene",
             model.path.display(),
             model.config.name,
             scene.name()
         )
-    })
+    })?;
+    if let Some(steps) = euler_steps {
+        env.session_mut().set_sampling_steps(steps);
+    }
+    Ok(env)
+}
+
+/// Parses `--euler-steps`: a whole number from 1 to 64.
+pub fn parse_euler_steps(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ 1..=64) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a number of Euler steps (expected 1 to 64)"
+        )),
+    }
 }

@@ -37,7 +37,14 @@ fn dream<B: Backend>(args: &RolloutArgs, device: &B::Device) -> Result<()> {
     // frames are shown and scored as the model sees them.
     let r = loaded.config.resolution;
     let model_view = |f: &Frame| resize_frame(f, r);
-    let mut env = dream_env(&loaded, args.scene, size, args.resolution, device)?;
+    let mut env = dream_env(
+        &loaded,
+        args.scene,
+        size,
+        args.resolution,
+        args.euler_steps,
+        device,
+    )?;
     let mut policy = make_policy(&args.policy, &env, policy_seed(args.seed))?;
 
     let total = args.context + args.steps;

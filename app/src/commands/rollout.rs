@@ -68,6 +68,10 @@ pub struct RolloutArgs {
     /// When dreaming: real frames shown to the model (teacher forcing) before it dreams.
     #[arg(long, default_value_t = 0)]
     pub context: usize,
+    /// When dreaming: denoising (Euler) steps per frame [default: the model's, 8 for the
+    /// shipped ones]. Fewer is faster and blurrier: see the README's measurements.
+    #[arg(long, value_name = "N", value_parser = crate::models::parse_euler_steps)]
+    pub euler_steps: Option<usize>,
     /// When dreaming: compute backend of the model. `cuda` needs a build with `--features cuda`.
     #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     pub model_backend: BackendKind,

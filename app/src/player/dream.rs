@@ -22,6 +22,7 @@ pub fn dream_factory(
     checkpoint: Option<PathBuf>,
     size: usize,
     res: usize,
+    euler_steps: Option<usize>,
     backend: BackendKind,
 ) -> Result<EnvFactory> {
     run_on(
@@ -31,6 +32,7 @@ pub fn dream_factory(
             checkpoint,
             size,
             res,
+            euler_steps,
         },
     )
 }
@@ -40,6 +42,7 @@ struct Job {
     checkpoint: Option<PathBuf>,
     size: usize,
     res: usize,
+    euler_steps: Option<usize>,
 }
 
 impl OnBackend for Job {
@@ -55,6 +58,7 @@ impl OnBackend for Job {
             checkpoint,
             size,
             res,
+            euler_steps,
             ..
         } = self;
         Ok(Box::new(move |kind| {
@@ -65,8 +69,8 @@ impl OnBackend for Job {
                 models.insert(kind, loaded);
             }
             let loaded = &models[&kind];
-            let dream =
-                dream_env(loaded, kind, size, res, &device).map_err(|e| format!("{e:#}"))?;
+            let dream = dream_env(loaded, kind, size, res, euler_steps, &device)
+                .map_err(|e| format!("{e:#}"))?;
             let real = make_scene(kind, size, res).map_err(|e| format!("{e:#}"))?;
             Ok(vec![
                 PaneEnv {

@@ -70,6 +70,10 @@ pub struct PlayArgs {
     /// Dream with this checkpoint (a checkpoint or run directory); implies --dream.
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
+    /// Denoising (Euler) steps per dreamed frame [default: the model's, 8 for the shipped
+    /// ones]. Fewer is faster and blurrier: see the README's measurements.
+    #[arg(long, value_name = "N", value_parser = crate::models::parse_euler_steps)]
+    pub euler_steps: Option<usize>,
     /// Compute backend of the world model: ndarray (CPU), wgpu or cuda (a `--features cuda`
     /// build).
     #[arg(long, value_enum, default_value_t = crate::commands::backend::BackendKind::Ndarray)]
@@ -111,6 +115,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
             args.checkpoint.clone(),
             args.size,
             args.res,
+            args.euler_steps,
             args.model_backend,
         )
         .context("memworld play --dream")?

@@ -12,8 +12,12 @@ const MAX_QUERY_TILE: usize = 32;
 /// Query rows × key splits to aim for: enough units to fill a large GPU.
 const TARGET_UNITS: usize = 1 << 17;
 
-/// Fewest keys a split handles, unless [`SPLIT_KEYS_ENV`] says otherwise.
-const MIN_KEYS_PER_SPLIT: usize = 32;
+/// Fewest keys a split handles, unless [`SPLIT_KEYS_ENV`] says otherwise. Measured on an H200
+/// with the shipped `maze-small` dreaming (one 256-token frame against 9 held ones, 4 heads:
+/// `memworld bench dream`), a dreamed frame took 42.0 / 40.8 / 37.8 / 38.3 / 39.0 / 41.3 /
+/// 53.4 / 91.0 ms with 32 / 48 / 64 / 80 / 96 / 128 / 256 / 640 keys per split: fewer splits
+/// write and merge fewer partial rows, more keep fewer cubes busy.
+const MIN_KEYS_PER_SPLIT: usize = 64;
 
 /// A benchmarking knob: the fewest keys a split handles (a positive integer).
 pub const SPLIT_KEYS_ENV: &str = "MEMWORLD_ATTENTION_SPLIT_KEYS";
