@@ -136,37 +136,38 @@ pub fn kernels_serve<B: Backend>(kind: KernelKind, dtype: DType) -> bool {
     kernel_selected(kind) && kernel_runtime::<B>(dtype).is_some()
 }
 
-/// The CubeCL tensor inside a `Tensor<B, D>`, made contiguous (the kernels index flat).
+/// The CubeCL tensor inside a `Tensor<B, D>`, as it lies.
 ///
 /// Panics if `B`'s float primitive is not `CubeTensor<R>`; callers check with
 /// [`kernel_runtime`] first.
+fn cube_of<B: Backend, R: CubeRuntime, const D: usize>(t: Tensor<B, D>) -> CubeTensor<R> {
+    let primitive: Box<dyn Any> = Box::new(t.into_primitive().tensor());
+    *primitive
+        .downcast::<CubeTensor<R>>()
+        .expect("kernel dispatch: backend is not this CubeCL runtime")
+}
+
+/// The CubeCL tensor inside a `Tensor<B, D>`, made contiguous (the kernels index flat); same
+/// requirement as [`cube_of`].
 pub(crate) fn to_cube<B: Backend, R: CubeRuntime, const D: usize>(
     t: Tensor<B, D>,
 ) -> CubeTensor<R> {
-    let primitive: Box<dyn Any> = Box::new(t.into_primitive().tensor());
-    let cube = *primitive
-        .downcast::<CubeTensor<R>>()
-        .expect("kernel dispatch: backend is not this CubeCL runtime");
-    if std::env::var_os("TRACE_COPIES").is_some() && !cube.is_contiguous() {
-        eprintln!(
-            "COPY {} {:?}",
-            std::panic::Location::caller(),
-            cube.meta.shape()
-        );
-    }
-    burn_cubecl::kernel::into_contiguous(cube)
+    burn_cubecl::kernel::into_contiguous(cube_of::<B, R, D>(t))
+}
+
+/// Are `t`'s elements within a row adjacent (2-d, unit column stride, rows at least their width
+/// apart)?
+fn rows_adjacent<R: CubeRuntime>(t: &CubeTensor<R>) -> bool {
+    let (shape, strides) = (t.meta.shape(), t.meta.strides());
+    shape.len() == 2 && strides[1] == 1 && strides[0] >= shape[1]
 }
 
 /// A 2-D CubeCL tensor whose rows may lie further apart than their width (burn's CUDA
 /// allocations pad rows, e.g. a matrix product's output), for kernels that take a row stride;
 /// copied only when its elements within a row are not adjacent.
 pub(crate) fn to_cube_rows<B: Backend, R: CubeRuntime>(t: Tensor<B, 2>) -> CubeTensor<R> {
-    let primitive: Box<dyn Any> = Box::new(t.into_primitive().tensor());
-    let cube = *primitive
-        .downcast::<CubeTensor<R>>()
-        .expect("kernel dispatch: backend is not this CubeCL runtime");
-    let (shape, strides) = (cube.meta.shape(), cube.meta.strides());
-    match strides[1] == 1 && strides[0] >= shape[1] {
+    let cube = cube_of::<B, R, 2>(t);
+    match rows_adjacent(&cube) {
         true => cube,
         false => burn_cubecl::kernel::into_contiguous(cube),
     }
@@ -175,12 +176,11 @@ pub(crate) fn to_cube_rows<B: Backend, R: CubeRuntime>(t: Tensor<B, 2>) -> CubeT
 /// A 2-D tensor's distance between rows, in elements; panics unless its rows' elements are
 /// adjacent (what [`to_cube_rows`] returns).
 pub(crate) fn row_stride<R: CubeRuntime>(t: &CubeTensor<R>, what: &str) -> usize {
-    let (shape, strides) = (t.meta.shape(), t.meta.strides());
     assert!(
-        shape.len() == 2 && strides[1] == 1 && strides[0] >= shape[1],
+        rows_adjacent(t),
         "{what}: rows must be 2-d with adjacent elements"
     );
-    strides[0]
+    t.meta.strides()[0]
 }
 
 /// Wrap a CubeCL tensor back into a `Tensor<B, D>` (inverse of [`to_cube`]).

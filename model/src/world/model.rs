@@ -180,27 +180,11 @@ impl<B: Backend> WorldModel<B> {
         tau: Tensor<B, 2>,
         cond: &FrameConditions<B>,
     ) -> Tensor<B, 5> {
-        let mut states = vec![None; self.blocks.len()];
-        self.forward_layers(x_tau, tau, cond, &mut states, None)
-    }
-
-    /// The body shared by the full-sequence and streaming paths. `states[l]` is layer l's SSM
-    /// state before the input (zeros if `None`); it is replaced by the state after the input.
-    /// With `caches = Some((caches, commit))` layer l's attention continues `caches[l]` (and
-    /// appends the input's keys/values when `commit`); with `None` the input is the whole video
-    /// from frame 0.
-    pub(crate) fn forward_layers(
-        &self,
-        x_tau: Tensor<B, 5>,
-        tau: Tensor<B, 2>,
-        cond: &FrameConditions<B>,
-        states: &mut [Option<Mamba2State<B>>],
-        caches: Option<(&mut [Option<KvCache<B>>], bool)>,
-    ) -> Tensor<B, 5> {
         let [b, f, ..] = x_tau.dims();
         assert_eq!(tau.dims(), [b, f], "tau must be [batch, frames]");
+        let mut states = vec![None; self.blocks.len()];
         let silu_c = self.silu_condition(tau, cond);
-        self.forward_conditioned(x_tau, silu_c, states, caches)
+        self.forward_conditioned(x_tau, silu_c, &mut states, None)
     }
 
     /// SiLU of each frame's condition c_t (its noise level, action and pose), which every
@@ -219,9 +203,13 @@ impl<B: Backend> WorldModel<B> {
         )
     }
 
-    /// [`Self::forward_layers`] from the frames' [`Self::silu_condition`] instead of their
-    /// noise levels and conditions (a caller running several passes over one frame computes
-    /// the conditions of all of them at once).
+    /// The body shared by the full-sequence and streaming paths, from the frames'
+    /// [`Self::silu_condition`] (a caller running several passes over one frame computes the
+    /// conditions of all of them at once). `states[l]` is layer l's SSM state before the input
+    /// (zeros if `None`); it is replaced by the state after the input. With
+    /// `caches = Some((caches, commit))` layer l's attention continues `caches[l]` (and appends
+    /// the input's keys/values when `commit`); with `None` the input is the whole video from
+    /// frame 0.
     pub(crate) fn forward_conditioned(
         &self,
         x_tau: Tensor<B, 5>,

@@ -135,14 +135,25 @@ impl<B: Backend> WorldSession<B> {
         tau: Tensor<B, 2>,
         cond: &FrameConditions<B>,
     ) -> Tensor<B, 5> {
-        let [_, n, ..] = frames.dims();
-        let v = self.model.forward_layers(
-            frames,
-            tau,
-            cond,
-            &mut self.states,
-            Some((&mut self.caches, true)),
-        );
+        let silu_c = self.model.silu_condition(tau, cond);
+        self.pass(frames, silu_c, true)
+    }
+
+    /// One pass over new frames conditioned on `silu_c` (their [`WorldModel::silu_condition`]):
+    /// with `commit` it advances the states and appends to the caches, without it it reads them
+    /// and changes neither. Returns the model's velocity for the frames.
+    fn pass(&mut self, x: Tensor<B, 5>, silu_c: Tensor<B, 3>, commit: bool) -> Tensor<B, 5> {
+        let [_, n, ..] = x.dims();
+        let caches = Some((&mut self.caches[..], commit));
+        if !commit {
+            let mut states = self.states.clone();
+            return self
+                .model
+                .forward_conditioned(x, silu_c, &mut states, caches);
+        }
+        let v = self
+            .model
+            .forward_conditioned(x, silu_c, &mut self.states, caches);
         self.frames += n;
         v
     }
@@ -160,14 +171,8 @@ impl<B: Backend> WorldSession<B> {
     ) -> Tensor<B, 5> {
         let [b, n, ..] = x_tau.dims();
         let tau = Tensor::full([b, n], tau, &self.device);
-        let mut states = self.states.clone();
-        self.model.forward_layers(
-            x_tau,
-            tau,
-            cond,
-            &mut states,
-            Some((&mut self.caches, false)),
-        )
+        let silu_c = self.model.silu_condition(tau, cond);
+        self.pass(x_tau, silu_c, false)
     }
 
     /// Generate and commit the next frame: `sampling_steps` Euler passes from the noise of
@@ -210,25 +215,13 @@ impl<B: Backend> WorldSession<B> {
             .collect();
         let tau = Tensor::from_data(TensorData::new(pass_taus, [batch, passes]), &self.device);
         let silu_c = self.model.silu_condition(tau, &cond.repeat_frames(passes));
-        let pass = |i: usize| silu_c.clone().narrow(1, i, 1);
+        let condition = |i: usize| silu_c.clone().narrow(1, i, 1);
         for i in 0..self.steps {
-            let mut states = self.states.clone();
-            let v = self.model.forward_conditioned(
-                x.clone(),
-                pass(i),
-                &mut states,
-                Some((&mut self.caches, false)),
-            );
+            let v = self.pass(x.clone(), condition(i), false);
             x = euler_step(x, v, taus[i], taus[i + 1]);
         }
         let x0 = x.clamp(-1.0, 1.0);
-        self.model.forward_conditioned(
-            x0.clone(),
-            pass(self.steps),
-            &mut self.states,
-            Some((&mut self.caches, true)),
-        );
-        self.frames += 1;
+        self.pass(x0.clone(), condition(self.steps), true);
         x0
     }
 

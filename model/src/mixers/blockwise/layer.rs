@@ -62,7 +62,6 @@ impl<B: Backend> BlockwiseMamba2<B> {
             grid: [h, w],
             block: self.block,
         };
-        n_blocks(h, w, self.block);
         let rows = x.reshape([batch * frames * h * w, d]);
         let (y, state) = self.mamba.forward_ordered(rows, order, state);
         (y.reshape(dims), state)
