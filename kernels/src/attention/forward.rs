@@ -44,10 +44,19 @@ fn key_splits(rows: usize, visible_keys: usize) -> usize {
 /// Largest head the kernel takes: the accumulator row is thread-private.
 pub(crate) const MAX_HEAD_DIM: usize = 64;
 
-/// Key tokens staged in shared memory per step: the query tile, K and V tiles and the tile's
-/// scores (query and score rows padded by one value, see the kernel) within WebGPU's 16 KiB.
-fn key_tile(query_tile: usize, head_dim: usize) -> usize {
-    ((16 * 1024 / 4 - query_tile * (head_dim + 2)) / (2 * head_dim + query_tile)).clamp(1, 16)
+/// Key tokens staged in shared memory per step: the K and V tiles within WebGPU's 16 KiB (the
+/// kernel unrolls its loops over the tile, so it stays small).
+fn key_tile(head_dim: usize) -> usize {
+    (16 * 1024 / 4 / (2 * head_dim.max(1))).clamp(1, 16)
+}
+
+/// Values of a head read and multiplied together (the kernel's vector width): 4 where the
+/// head divides into fours, else 2 or 1.
+fn vector_width(head_dim: usize) -> usize {
+    [4, 2, 1]
+        .into_iter()
+        .find(|w| head_dim % w == 0)
+        .unwrap_or(1)
 }
 
 /// How [`launch_frame_attention`] lays out its output.
@@ -143,6 +152,7 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         &client,
         CubeCount::Static((query_frames * tiles) as u32, seqs as u32, splits as u32),
         CubeDim::new_1d(query_tile as u32),
+        vector_width(head_dim),
         q.into_tensor_arg(),
         held_k.into_tensor_arg(),
         held_v.into_tensor_arg(),
@@ -158,8 +168,9 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         splits as u32,
         heads as u32,
         head_dim,
+        head_dim / vector_width(head_dim),
         query_tile,
-        key_tile(query_tile, head_dim),
+        key_tile(head_dim),
         token_major,
     );
     if splits > 1 {

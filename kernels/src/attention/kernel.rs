@@ -1,6 +1,7 @@
 //! CubeCL bodies of flash-style frame-local attention (online softmax; Dao et al. 2022,
-//! Algorithm 1, one query row per unit) with the frame-window mask of SPEC §5.3, and the
-//! combine step of a split over keys (flash-decoding) for calls with few query rows.
+//! Algorithm 1, one query row per unit, held in registers) with the frame-window mask of
+//! SPEC §5.3, and the combine step of a split over keys (flash-decoding) for calls with few
+//! query rows.
 
 use cubecl::prelude::*;
 
@@ -14,24 +15,27 @@ const NEG_BIG: f32 = -1.0e30;
 /// Query frame `i` is key frame `i + (key_frames − query_frames)`; it sees key frames
 /// `kf` with `kf ≤ qf` and `qf − kf < window` (`window = 0`: all past frames), every token of
 /// each. Those keys, frame-major, are cut into `splits` equal ranges, one per cube along z.
-/// Keys and values stream through shared memory `key_tile` tokens at a time; each unit keeps
-/// its output accumulator, running max and normaliser in registers, so no score matrix exists
-/// beyond one tile of one row. With one split the normalised output goes to `out`; otherwise
+/// Keys and values stream through shared memory `key_tile` tokens at a time. Each unit keeps
+/// its query row (pre-scaled), output accumulator, running max, normaliser and the scores of
+/// the current tile in registers, so no score matrix exists beyond one tile of one row; the
+/// rows are read and the products formed `N` values at a time (`vectors = head_dim / N`
+/// vectors a row), so a key's values cost `head_dim / N` shared-memory reads for every
+/// unit of the cube together. With one split the normalised output goes to `out`; otherwise
 /// the unnormalised accumulator, max and normaliser go to `partial` for [`combine_splits`].
 /// `out` is `[seqs, query_frames, tokens, head_dim]` (sequence·head-major), or with
 /// `token_major` `[batch, query_frames, tokens, heads, head_dim]` (see [`output_row`]).
 ///
-/// Loops over the head are unrolled; run-time loops are few per key tile (Mesa's lavapipe ends
-/// an invocation's loops after 65,535 iterations in all).
+/// Loops over the head and the key tile are unrolled; run-time loops are few per key tile
+/// (Mesa's lavapipe ends an invocation's loops after 65,535 iterations in all).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub fn frame_attention_forward<F: Float>(
-    q: &Tensor<F>,
-    held_k: &Tensor<F>,
-    held_v: &Tensor<F>,
-    k: &Tensor<F>,
-    v: &Tensor<F>,
-    out: &mut Tensor<F>,
+pub fn frame_attention_forward<F: Float, N: Size>(
+    q: &Tensor<Vector<F, N>>,
+    held_k: &Tensor<Vector<F, N>>,
+    held_v: &Tensor<Vector<F, N>>,
+    k: &Tensor<Vector<F, N>>,
+    v: &Tensor<Vector<F, N>>,
+    out: &mut Tensor<Vector<F, N>>,
     partial: &mut Tensor<F>,
     query_frames: u32,
     held_frames: u32,
@@ -41,6 +45,7 @@ pub fn frame_attention_forward<F: Float>(
     splits: u32,
     heads: u32,
     #[comptime] head_dim: usize,
+    #[comptime] vectors: usize,
     #[comptime] query_tile: usize,
     #[comptime] key_tile: usize,
     #[comptime] token_major: bool,
@@ -58,25 +63,20 @@ pub fn frame_attention_forward<F: Float>(
     let query_frames = query_frames as usize;
     let key_frames = key_frames as usize;
 
-    let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
+    let scale = Vector::<F, N>::new(F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32)));
     let row = (sh * query_frames + qf) * tokens + select(active, token, 0);
-    // Rows are padded by one value so the units' rows start in different shared-memory banks
-    // (an unpadded row of 64 values puts all 32 units of a warp on one bank).
-    let mut shared_q = SharedMemory::<F>::new(query_tile * (head_dim + 1));
-    let mut acc = Array::<F>::new(head_dim);
-    let q_slot = unit * (head_dim + 1);
+    let mut q_row = Array::<Vector<F, N>>::new(vectors);
+    let mut acc = Array::<Vector<F, N>>::new(vectors);
     #[unroll]
-    for e in 0..head_dim {
-        shared_q[q_slot + e] = q[row * head_dim + e] * scale;
-        acc[e] = F::new(0.0);
+    for e in 0..vectors {
+        q_row[e] = q[row * vectors + e] * scale;
+        acc[e] = Vector::<F, N>::new(F::new(0.0));
     }
     let mut running_max = F::new(NEG_BIG);
     let mut norm = F::new(0.0);
-    // This unit's scores of the current key tile.
-    let mut shared_scores = SharedMemory::<F>::new(query_tile * (key_tile + 1));
-    let s_slot = unit * (key_tile + 1);
-    let mut shared_k = SharedMemory::<F>::new(key_tile * head_dim);
-    let mut shared_v = SharedMemory::<F>::new(key_tile * head_dim);
+    let mut scores = Array::<F>::new(key_tile);
+    let mut shared_k = SharedMemory::<Vector<F, N>>::new(key_tile * vectors);
+    let mut shared_v = SharedMemory::<Vector<F, N>>::new(key_tile * vectors);
 
     // This split's share of the visible keys, as key-token indices of this sequence·head.
     let last = qf + key_frames - query_frames;
@@ -99,59 +99,66 @@ pub fn frame_attention_forward<F: Float>(
     while t0 < end {
         let remaining = end - t0;
         let len = select(remaining < key_tile, remaining, key_tile);
-        let mut idx = unit;
-        while idx < len * head_dim {
-            let key = t0 + idx / head_dim;
-            let e = idx % head_dim;
-            if key < held_tokens {
-                let offset = (held_base + key) * head_dim + e;
-                shared_k[idx] = held_k[offset];
-                shared_v[idx] = held_v[offset];
-            } else {
-                let offset = (new_base + key - held_tokens) * head_dim + e;
-                shared_k[idx] = k[offset];
-                shared_v[idx] = v[offset];
+        // Stage the tile; slots past its end hold zeros, so their zero weights meet no NaN.
+        #[unroll]
+        for step in 0..(key_tile * vectors + query_tile - 1) / query_tile {
+            let idx = step * query_tile + unit;
+            if idx < key_tile * vectors {
+                let j = idx / vectors;
+                let e = idx % vectors;
+                let key = t0 + j;
+                let mut key_vec = Vector::<F, N>::new(F::new(0.0));
+                let mut value_vec = Vector::<F, N>::new(F::new(0.0));
+                if j < len {
+                    if key < held_tokens {
+                        let at = (held_base + key) * vectors + e;
+                        key_vec = held_k[at];
+                        value_vec = held_v[at];
+                    } else {
+                        let at = (new_base + key - held_tokens) * vectors + e;
+                        key_vec = k[at];
+                        value_vec = v[at];
+                    }
+                }
+                shared_k[idx] = key_vec;
+                shared_v[idx] = value_vec;
             }
-            idx += query_tile;
         }
         sync_cube();
 
         let mut tile_max = F::new(NEG_BIG);
-        for j in 0..len {
-            // Four partial sums break the dependency chain of the dot product.
-            let mut s0 = F::new(0.0);
-            let mut s1 = F::new(0.0);
-            let mut s2 = F::new(0.0);
-            let mut s3 = F::new(0.0);
+        #[unroll]
+        for j in 0..key_tile {
+            let mut dot = Vector::<F, N>::new(F::new(0.0));
             #[unroll]
-            for e4 in 0..head_dim / 4 {
-                let e = e4 * 4;
-                s0 += shared_q[q_slot + e] * shared_k[j * head_dim + e];
-                s1 += shared_q[q_slot + e + 1] * shared_k[j * head_dim + e + 1];
-                s2 += shared_q[q_slot + e + 2] * shared_k[j * head_dim + e + 2];
-                s3 += shared_q[q_slot + e + 3] * shared_k[j * head_dim + e + 3];
+            for e in 0..vectors {
+                dot += q_row[e] * shared_k[j * vectors + e];
             }
+            let mut s = F::new(0.0);
             #[unroll]
-            for e in (head_dim / 4) * 4..head_dim {
-                s0 += shared_q[q_slot + e] * shared_k[j * head_dim + e];
+            for lane in 0..N::value() {
+                s += dot[lane];
             }
-            let s = (s0 + s1) + (s2 + s3);
-            shared_scores[s_slot + j] = s;
+            let s = select(j < len, s, F::new(NEG_BIG));
+            scores[j] = s;
             tile_max = F::max(tile_max, s);
         }
         let new_max = F::max(running_max, tile_max);
         let rescale = F::exp(running_max - new_max);
         norm *= rescale;
+        let rescale = Vector::<F, N>::new(rescale);
         #[unroll]
-        for e in 0..head_dim {
+        for e in 0..vectors {
             acc[e] = acc[e] * rescale;
         }
-        for j in 0..len {
-            let weight = F::exp(shared_scores[s_slot + j] - new_max);
+        #[unroll]
+        for j in 0..key_tile {
+            let weight = F::exp(scores[j] - new_max);
             norm += weight;
+            let weight = Vector::<F, N>::new(weight);
             #[unroll]
-            for e in 0..head_dim {
-                acc[e] += weight * shared_v[j * head_dim + e];
+            for e in 0..vectors {
+                acc[e] += weight * shared_v[j * vectors + e];
             }
         }
         running_max = new_max;
@@ -163,15 +170,21 @@ pub fn frame_attention_forward<F: Float>(
     if active {
         if splits == 1 {
             let out_row = output_row(row, heads as usize, query_frames * tokens, token_major);
+            let inv = Vector::<F, N>::new(F::new(1.0) / norm);
             #[unroll]
-            for e in 0..head_dim {
-                out[out_row * head_dim + e] = acc[e] / norm;
+            for e in 0..vectors {
+                out[out_row * vectors + e] = acc[e] * inv;
             }
         } else {
-            let base = (split * q.len() / head_dim + row) * (head_dim + 2);
+            let rows = partial.len() / (splits * (head_dim + 2));
+            let base = (split * rows + row) * (head_dim + 2);
             #[unroll]
-            for e in 0..head_dim {
-                partial[base + e] = acc[e];
+            for e in 0..vectors {
+                let a = acc[e];
+                #[unroll]
+                for lane in 0..N::value() {
+                    partial[base + e * N::value() + lane] = a[lane];
+                }
             }
             partial[base + head_dim] = running_max;
             partial[base + head_dim + 1] = norm;

@@ -33,11 +33,32 @@ fn silu<F: Float>(x: F) -> F {
     x / (F::new(1.0) + F::exp(-x))
 }
 
+/// Where frame `frame_index` (numbered `video · frames + frame` over the rows being modulated)
+/// finds its adaLN vectors: the first column of its row of the packed table, whose videos hold
+/// `table_frames` rows each, frame `f` of a video reading row `first_frame + f`, a layer's
+/// vectors starting at column `first_col`.
+#[cube]
+fn modulation_base(frame_index: usize, table: &TableArgs) -> usize {
+    let video = frame_index / table.frames;
+    let row = video * table.table_frames + table.first_frame + frame_index % table.frames;
+    row * table.width + table.first_col
+}
+
+/// [`modulation_base`]'s layout of a packed adaLN table, as run-time sizes.
+#[derive(CubeLaunch, CubeType, Clone, Copy)]
+pub struct TableArgs {
+    pub frames: usize,
+    pub table_frames: usize,
+    pub first_frame: usize,
+    pub width: usize,
+    pub first_col: usize,
+}
+
 /// Layer norm without affine parameters, then adaLN's modulation:
 /// `y = (x − mean) / √(var + eps) · (1 + scale[f]) + shift[f]` for row `r` of frame
 /// `f = r / tokens_per_frame`. The per-frame vectors are read in place from the packed adaLN
-/// output: `shift[f][i] = modulation[f·width + shift_col + i] (+ bias[shift_col + i])`, and
-/// likewise `scale` from `scale_col`. One cube per row.
+/// output: `shift[f][i] = modulation[base(f) + shift_col + i] (+ bias[shift_col + i])` with
+/// `base` from [`modulation_base`], and likewise `scale` from `scale_col`. One cube per row.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub fn norm_modulate<F: Float>(
@@ -47,7 +68,7 @@ pub fn norm_modulate<F: Float>(
     y: &mut Tensor<F>,
     rows: u32,
     tokens_per_frame: u32,
-    width: u32,
+    table: TableArgs,
     shift_col: u32,
     scale_col: u32,
     eps: f32,
@@ -60,7 +81,7 @@ pub fn norm_modulate<F: Float>(
     }
     let u = UNIT_POS as usize;
     let base = row * d;
-    let frame_base = (row / tokens_per_frame as usize) * width as usize;
+    let frame_base = modulation_base(row / tokens_per_frame as usize, &table);
     let (shift_col, scale_col) = (shift_col as usize, scale_col as usize);
     let mut shared = SharedMemory::<F>::new(REDUCE_UNITS);
 
@@ -110,7 +131,7 @@ pub fn gated_residual<F: Float>(
     out: &mut Tensor<F>,
     len: u32,
     tokens_per_frame: u32,
-    width: u32,
+    table: TableArgs,
     gate_col: u32,
     #[comptime] d: usize,
     #[comptime] has_bias: bool,
@@ -123,7 +144,7 @@ pub fn gated_residual<F: Float>(
     let row = idx / d;
     let i = idx % d;
     let column = gate_col as usize + i;
-    let mut gate = modulation[(row / tokens_per_frame as usize) * width as usize + column];
+    let mut gate = modulation[modulation_base(row / tokens_per_frame as usize, &table) + column];
     if has_bias {
         gate += bias[column];
     }
@@ -154,7 +175,7 @@ fn token_row(sequence: usize, t: usize, order: &BlockOrderArgs) -> usize {
 }
 
 /// [`token_row`]'s layout, as run-time sizes.
-#[derive(CubeType, Clone, Copy)]
+#[derive(CubeLaunch, CubeType, Clone, Copy)]
 pub struct BlockOrderArgs {
     pub frames: usize,
     pub grid_h: usize,
@@ -212,11 +233,7 @@ pub fn mamba_prologue<F: Float>(
     units: u32,
     row_width: u32,
     seq: u32,
-    frames: u32,
-    grid_h: u32,
-    grid_w: u32,
-    block_h: u32,
-    block_w: u32,
+    order: BlockOrderArgs,
     #[comptime] d_inner: usize,
     #[comptime] group_state: usize,
     #[comptime] heads: usize,
@@ -226,13 +243,6 @@ pub fn mamba_prologue<F: Float>(
     if idx >= units as usize {
         terminate!();
     }
-    let order = BlockOrderArgs {
-        frames: frames as usize,
-        grid_h: grid_h as usize,
-        grid_w: grid_w as usize,
-        block_h: block_h as usize,
-        block_w: block_w as usize,
-    };
     let conv_dim = d_inner + 2 * group_state;
     let width = conv_dim + heads;
     let row_width = row_width as usize;
@@ -318,11 +328,7 @@ pub fn mamba_epilogue<F: Float>(
     row_width: u32,
     eps: f32,
     seq: u32,
-    frames: u32,
-    grid_h: u32,
-    grid_w: u32,
-    block_h: u32,
-    block_w: u32,
+    order: BlockOrderArgs,
     #[comptime] d_inner: usize,
     #[comptime] groups: usize,
     #[comptime] head_dim: usize,
@@ -331,13 +337,6 @@ pub fn mamba_epilogue<F: Float>(
     if cube >= cubes as usize {
         terminate!();
     }
-    let order = BlockOrderArgs {
-        frames: frames as usize,
-        grid_h: grid_h as usize,
-        grid_w: grid_w as usize,
-        block_h: block_h as usize,
-        block_w: block_w as usize,
-    };
     let row = cube / groups;
     let group = cube % groups;
     let u = UNIT_POS as usize;
@@ -372,8 +371,10 @@ pub fn mamba_epilogue<F: Float>(
     }
 }
 
-/// The attention's inputs from its three projections (products without their biases, in the
-/// projections' layout `[batch, frames, tokens, heads, head_dim]`): each bias added (when
+/// The attention's inputs from its three projections (products without their biases, token
+/// `t`'s row of `heads · head_dim` values starting at `t · row_stride + offset` of each input,
+/// so one packed product `[tokens, 3 · heads · head_dim]` may stand for all three): each bias
+/// added (when
 /// `has_bias`), the axial rotary embedding applied to queries and keys, and all three written
 /// in the attention's layout `[batch, heads, frames, tokens, head_dim]`. Pair `j` of a head,
 /// `(x[j], x[j + half])`, turns by the angle of its axis — the token's row for `j < rows`, its
@@ -396,6 +397,10 @@ pub fn qkv_rope<F: Float>(
     frames: u32,
     grid_h: u32,
     grid_w: u32,
+    row_stride: u32,
+    q_offset: u32,
+    k_offset: u32,
+    v_offset: u32,
     #[comptime] heads: usize,
     #[comptime] half: usize,
     #[comptime] rows: usize,
@@ -434,12 +439,17 @@ pub fn qkv_rope<F: Float>(
     let cos = table[at];
     let sin = table[at + sin_offset];
 
-    let first = token_head * 2 * half + j;
+    let head_first = (token_head / heads) * row_stride as usize + head * 2 * half + j;
     let out_first = (((batch * heads + head) * frames + frame) * tokens + token) * 2 * half + j;
     let b_first = head * 2 * half + j;
-    let (mut q1, mut q2) = (q[first], q[first + half]);
-    let (mut k1, mut k2) = (k[first], k[first + half]);
-    let (mut v1, mut v2) = (v[first], v[first + half]);
+    let (qi, ki, vi) = (
+        head_first + q_offset as usize,
+        head_first + k_offset as usize,
+        head_first + v_offset as usize,
+    );
+    let (mut q1, mut q2) = (q[qi], q[qi + half]);
+    let (mut k1, mut k2) = (k[ki], k[ki + half]);
+    let (mut v1, mut v2) = (v[vi], v[vi + half]);
     if has_bias {
         q1 += q_bias[b_first];
         q2 += q_bias[b_first + half];

@@ -5,8 +5,8 @@ use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::kernel::{
-    bias_gelu, gated_residual, mamba_epilogue, mamba_prologue, norm_modulate, qkv_rope, GRID_X,
-    REDUCE_UNITS,
+    bias_gelu, gated_residual, mamba_epilogue, mamba_prologue, norm_modulate, qkv_rope,
+    BlockOrderArgsLaunch, TableArgsLaunch, GRID_X, REDUCE_UNITS,
 };
 use super::{BlockOrder, MambaDims};
 use crate::dispatch::row_stride;
@@ -24,6 +24,19 @@ fn elementwise_grid(units: usize) -> CubeCount {
     CubeCount::Static(units.div_ceil(UNITS).max(1) as u32, 1, 1)
 }
 
+impl BlockOrder {
+    /// The kernels' copy of the order.
+    fn launch_args<R: CubeRuntime>(&self) -> BlockOrderArgsLaunch<R> {
+        BlockOrderArgsLaunch::new(
+            self.frames,
+            self.grid[0],
+            self.grid[1],
+            self.block[0],
+            self.block[1],
+        )
+    }
+}
+
 fn shape<R: CubeRuntime>(t: &CubeTensor<R>) -> Vec<usize> {
     t.meta.shape().to_vec()
 }
@@ -31,30 +44,87 @@ fn shape<R: CubeRuntime>(t: &CubeTensor<R>) -> Vec<usize> {
 /// adaLN's per-frame vectors packed side by side, as the modulation layer makes them.
 #[derive(Clone)]
 pub(crate) struct Packed<R: CubeRuntime> {
-    /// `[frames, width]`: row `f` holds frame `f`'s vectors.
+    /// `[videos · table_frames, width]`: row `v · table_frames + t` holds frame `t` of video
+    /// `v`.
     pub table: CubeTensor<R>,
-    /// `[width]`, added to every row, if the layer's bias is not already in `table`.
+    /// Rows of one video in `table`.
+    pub table_frames: usize,
+    /// Frame `f` of the rows being modulated reads row `first_frame + f` of its video.
+    pub first_frame: usize,
+    /// The layer's vectors start at this column; vector columns are counted from it.
+    pub first_col: usize,
+    /// Added to every row (indexed from `first_col`), if the layer's bias is not already in
+    /// `table`.
     pub bias: Option<CubeTensor<R>>,
 }
 
 impl<R: CubeRuntime> Packed<R> {
-    /// `[frames, width]`, after checking that `d` columns from each of `cols` fit and that the
-    /// bias matches.
-    fn checked(&self, what: &str, cols: &[usize], d: usize) -> [usize; 2] {
-        let [frames, width] = shape(&self.table)[..] else {
+    /// The table's layout for `rows` rows of `tokens_per_frame` tokens each, after checking
+    /// that every video's frames have rows, that `d` columns from each of `cols` fit and that
+    /// the bias covers them.
+    fn checked(
+        &self,
+        what: &str,
+        rows: usize,
+        tokens_per_frame: usize,
+        cols: &[usize],
+        d: usize,
+    ) -> TableArgsLaunch<R> {
+        let [table_rows, width] = shape(&self.table)[..] else {
             panic!("{what}: the modulation table must be 2-d")
         };
+        assert!(
+            tokens_per_frame > 0 && rows % tokens_per_frame == 0,
+            "{what}: {rows} rows are not frames of {tokens_per_frame} tokens"
+        );
+        let frame_rows = rows / tokens_per_frame;
+        assert!(
+            self.table_frames > 0 && table_rows % self.table_frames == 0,
+            "{what}: {table_rows} modulation rows are not videos of {} frames",
+            self.table_frames
+        );
+        let videos = table_rows / self.table_frames;
+        assert_eq!(
+            frame_rows % videos.max(1),
+            0,
+            "{what}: {frame_rows} frames do not split among {videos} videos"
+        );
+        let frames = frame_rows / videos.max(1);
+        assert!(
+            self.first_frame + frames <= self.table_frames,
+            "{what}: frames {}..{} exceed the modulation's {} a video",
+            self.first_frame,
+            self.first_frame + frames,
+            self.table_frames
+        );
+        let bias_width = self.bias.as_ref().map(|b| {
+            let [n] = shape(b)[..] else {
+                panic!("{what}: the modulation bias must be 1-d")
+            };
+            n
+        });
         for &col in cols {
             assert!(
-                col + d <= width,
-                "{what}: columns {col}..{} exceed the modulation's {width}",
-                col + d
+                self.first_col + col + d <= width,
+                "{what}: columns {}..{} exceed the modulation's {width}",
+                self.first_col + col,
+                self.first_col + col + d
             );
+            if let Some(n) = bias_width {
+                assert!(
+                    col + d <= n,
+                    "{what}: columns {col}..{} exceed the bias's {n}",
+                    col + d
+                );
+            }
         }
-        if let Some(bias) = &self.bias {
-            assert_eq!(shape(bias), [width], "{what}: modulation bias shape");
-        }
-        [frames, width]
+        TableArgsLaunch::new(
+            frames.max(1),
+            self.table_frames,
+            self.first_frame,
+            width,
+            self.first_col,
+        )
     }
 
     /// The bias argument: the bias, or any tensor where the kernel reads none.
@@ -67,7 +137,7 @@ impl<R: CubeRuntime> Packed<R> {
 /// `scale_col`.
 ///
 /// # Shapes
-/// - `x`, `y`: `[rows, d]`; `modulation.table`: `[rows / tokens_per_frame, width]`
+/// - `x`, `y`: `[rows, d]`; `modulation.table`: see [`Packed`]
 pub(crate) fn launch_norm_modulate<R: CubeRuntime>(
     x: CubeTensor<R>,
     modulation: &Packed<R>,
@@ -80,11 +150,12 @@ pub(crate) fn launch_norm_modulate<R: CubeRuntime>(
         panic!("norm_modulate: x must be 2-d")
     };
     assert_eq!(shape(&y), [rows, d], "norm_modulate: output shape");
-    let [frames, width] = modulation.checked("norm_modulate", &[shift_col, scale_col], d);
-    assert_eq!(
-        frames * tokens_per_frame,
+    let table = modulation.checked(
+        "norm_modulate",
         rows,
-        "norm_modulate: one modulation row per frame of {tokens_per_frame} rows"
+        tokens_per_frame,
+        &[shift_col, scale_col],
+        d,
     );
     let client = x.client.clone();
     norm_modulate::launch::<f32, R>(
@@ -97,7 +168,7 @@ pub(crate) fn launch_norm_modulate<R: CubeRuntime>(
         y.into_tensor_arg(),
         rows as u32,
         tokens_per_frame as u32,
-        width as u32,
+        table,
         shift_col as u32,
         scale_col as u32,
         eps,
@@ -109,8 +180,7 @@ pub(crate) fn launch_norm_modulate<R: CubeRuntime>(
 /// Gated residual `x + gate · (y + y_bias)`, the gate read from `modulation` at `gate_col`.
 ///
 /// # Shapes
-/// - `x`, `y`, `out`: `[rows, d]`; `modulation.table`: `[rows / tokens_per_frame, width]`;
-///   `y_bias`: `[d]`
+/// - `x`, `y`, `out`: `[rows, d]`; `modulation.table`: see [`Packed`]; `y_bias`: `[d]`
 pub(crate) fn launch_gated_residual<R: CubeRuntime>(
     x: CubeTensor<R>,
     modulation: &Packed<R>,
@@ -125,12 +195,7 @@ pub(crate) fn launch_gated_residual<R: CubeRuntime>(
     };
     assert_eq!(shape(&y), [rows, d], "gated_residual: y shape");
     assert_eq!(shape(&out), [rows, d], "gated_residual: output shape");
-    let [frames, width] = modulation.checked("gated_residual", &[gate_col], d);
-    assert_eq!(
-        frames * tokens_per_frame,
-        rows,
-        "gated_residual: one modulation row per frame of {tokens_per_frame} rows"
-    );
+    let table = modulation.checked("gated_residual", rows, tokens_per_frame, &[gate_col], d);
     if let Some(b) = &y_bias {
         assert_eq!(shape(b), [d], "gated_residual: y bias shape");
     }
@@ -150,7 +215,7 @@ pub(crate) fn launch_gated_residual<R: CubeRuntime>(
         out.into_tensor_arg(),
         len as u32,
         tokens_per_frame as u32,
-        width as u32,
+        table,
         gate_col as u32,
         d,
         modulation.bias.is_some(),
@@ -262,11 +327,7 @@ pub(crate) fn launch_mamba_prologue<R: CubeRuntime>(
         units as u32,
         row_width as u32,
         seq as u32,
-        order.frames as u32,
-        order.grid[0] as u32,
-        order.grid[1] as u32,
-        order.block[0] as u32,
-        order.block[1] as u32,
+        order.launch_args(),
         d_inner,
         group_state,
         heads,
@@ -336,39 +397,63 @@ pub(crate) fn launch_mamba_epilogue<R: CubeRuntime>(
         width as u32,
         eps,
         order.sequence_len() as u32,
-        order.frames as u32,
-        order.grid[0] as u32,
-        order.grid[1] as u32,
-        order.block[0] as u32,
-        order.block[1] as u32,
+        order.launch_args(),
         d_inner,
         groups,
         head_dim,
     );
 }
 
+/// The attention's projections' products, as [`launch_qkv_rope`] takes them.
+pub(crate) enum QkvInputs<R: CubeRuntime> {
+    /// q, k and v, `[batch, frames, h·w, heads, head_dim]` each.
+    Separate([CubeTensor<R>; 3]),
+    /// One product of the three projections side by side, `[batch, frames, h·w, 3 · heads,
+    /// head_dim]`: q's heads, then k's, then v's.
+    Packed(CubeTensor<R>),
+}
+
 /// The attention's three projections: biases, RoPE of q and k, heads-major layout.
 ///
 /// # Shapes
-/// - `qkv` (inputs): `[batch, frames, h·w, heads, head_dim]` each; `biases`: `[heads · head_dim]`
-///   each; `table`: [`super::rope_table`]'s for those frames
+/// - `inputs`: see [`QkvInputs`]; `biases`: `[heads · head_dim]` each; `table`:
+///   [`super::rope_table`]'s for those frames
 /// - `out`: `[batch, heads, frames, h·w, head_dim]` each
 pub(crate) fn launch_qkv_rope<R: CubeRuntime>(
-    qkv: [CubeTensor<R>; 3],
+    inputs: QkvInputs<R>,
     biases: Option<[CubeTensor<R>; 3]>,
     table: CubeTensor<R>,
     out: [CubeTensor<R>; 3],
     axes: super::RopeAxes,
     [grid_h, grid_w]: [usize; 2],
 ) {
-    let dims = shape(&qkv[0]);
+    let (qkv, dims, packed) = match inputs {
+        QkvInputs::Separate(qkv) => {
+            let dims = shape(&qkv[0]);
+            for t in &qkv {
+                assert_eq!(shape(t), dims, "qkv_rope: q, k and v shapes");
+            }
+            (qkv, dims, false)
+        }
+        QkvInputs::Packed(t) => {
+            let mut dims = shape(&t);
+            assert!(
+                dims.len() == 5 && dims[3] % 3 == 0,
+                "qkv_rope: the packed product must be [batch, frames, tokens, 3·heads, head_dim]"
+            );
+            dims[3] /= 3;
+            ([t.clone(), t.clone(), t], dims, true)
+        }
+    };
     let [batch, frames, tokens, heads, head_dim] = dims[..] else {
         panic!("qkv_rope: q must be 5-d")
     };
     assert_eq!(tokens, grid_h * grid_w, "qkv_rope: tokens = h · w");
-    for t in &qkv {
-        assert_eq!(shape(t), dims, "qkv_rope: q, k and v shapes");
-    }
+    let row = heads * head_dim;
+    let (row_stride, offsets) = match packed {
+        true => (3 * row, [0, row, 2 * row]),
+        false => (row, [0, 0, 0]),
+    };
     for t in &out {
         assert_eq!(
             shape(t),
@@ -417,6 +502,10 @@ pub(crate) fn launch_qkv_rope<R: CubeRuntime>(
         frames as u32,
         grid_h as u32,
         grid_w as u32,
+        row_stride as u32,
+        offsets[0] as u32,
+        offsets[1] as u32,
+        offsets[2] as u32,
         heads,
         half,
         axes.rows,

@@ -26,7 +26,7 @@ use burn::tensor::{backend::Backend, DType, Tensor};
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, to_cube_rows, with_runtime};
 use launch::{
     launch_bias_gelu, launch_gated_residual, launch_mamba_epilogue, launch_mamba_prologue,
-    launch_norm_modulate, launch_qkv_rope, PrologueOut,
+    launch_norm_modulate, launch_qkv_rope, PrologueOut, QkvInputs,
 };
 
 /// Should the fused kernels serve this backend and dtype (selected, a CubeCL backend outside
@@ -40,20 +40,40 @@ fn runtime<B: Backend>() -> crate::dispatch::CubeRuntimeKind {
 }
 
 /// adaLN's per-frame vectors packed side by side as the modulation layer makes them: the
-/// kernels read a vector in place from its first column, so no slice of it is copied.
+/// kernels read a vector in place from its first column, so no slice of it is copied. One
+/// table may hold more than one call's vectors (several passes over a frame, several layers'
+/// products side by side); `first_frame` and `first_col` say where this call's are.
 #[derive(Clone, Debug)]
 pub struct Modulation<B: Backend> {
-    /// `[batch, frames, width]`
+    /// `[batch, table_frames, width]`
     pub table: Tensor<B, 3>,
-    /// `[width]`, added to every row, when the layer's bias is not yet in `table`.
+    /// `[layer width]`, added to every row (column `first_col + i` gets element `i`), when the
+    /// layer's bias is not yet in `table`.
     pub bias: Option<Tensor<B, 1>>,
+    /// Frame `f` of the modulated tensor reads frame `first_frame + f` of its video's rows.
+    pub first_frame: usize,
+    /// The layer's first column; the columns the kernels are given count from here.
+    pub first_col: usize,
 }
 
 impl<B: Backend> Modulation<B> {
+    /// A table with one row per frame of the modulated tensor, the layer's vectors alone in it.
+    pub fn new(table: Tensor<B, 3>, bias: Option<Tensor<B, 1>>) -> Self {
+        Self {
+            table,
+            bias,
+            first_frame: 0,
+            first_col: 0,
+        }
+    }
+
     fn packed<R: burn_cubecl::CubeRuntime>(&self) -> launch::Packed<R> {
         let [b, f, width] = self.table.dims();
         launch::Packed {
             table: to_cube::<B, R, 2>(self.table.clone().reshape([b * f, width])),
+            table_frames: f,
+            first_frame: self.first_frame,
+            first_col: self.first_col,
             bias: self.bias.clone().map(to_cube::<B, R, 1>),
         }
     }
@@ -63,7 +83,7 @@ impl<B: Backend> Modulation<B> {
 /// per frame: the `d` columns of `modulation` from `shift_col` and from `scale_col`.
 ///
 /// # Shapes
-/// - `x`: `[batch, frames, h, w, d]`; `modulation.table`: `[batch, frames, width]`; returns
+/// - `x`: `[batch, frames, h, w, d]`; `modulation.table`: `[batch, ≥ frames, width]`; returns
 ///   `x`'s
 pub fn norm_modulate<B: Backend>(
     x: Tensor<B, 5>,
@@ -74,9 +94,9 @@ pub fn norm_modulate<B: Backend>(
     let dims = x.dims();
     let [b, f, h, w, d] = dims;
     assert_eq!(
-        modulation.table.dims()[..2],
-        [b, f],
-        "norm_modulate: one modulation row per frame"
+        modulation.table.dims()[0],
+        b,
+        "norm_modulate: one modulation video per video"
     );
     let rows = b * f * h * w;
     with_runtime!(runtime::<B>(), R => {
@@ -91,7 +111,7 @@ pub fn norm_modulate<B: Backend>(
 /// `gate_col`. `y_bias` is the bias of the linear layer that made `y`, left out of it.
 ///
 /// # Shapes
-/// - `x`, `y`: `[batch, frames, h, w, d]`; `modulation.table`: `[batch, frames, width]`;
+/// - `x`, `y`: `[batch, frames, h, w, d]`; `modulation.table`: `[batch, ≥ frames, width]`;
 ///   `y_bias`: `[d]`; returns `x`'s
 pub fn gated_residual<B: Backend>(
     x: Tensor<B, 5>,
@@ -104,9 +124,9 @@ pub fn gated_residual<B: Backend>(
     assert_eq!(y.dims(), dims, "gated_residual: x and y shapes");
     let [b, f, h, w, d] = dims;
     assert_eq!(
-        modulation.table.dims()[..2],
-        [b, f],
-        "gated_residual: one modulation row per frame"
+        modulation.table.dims()[0],
+        b,
+        "gated_residual: one modulation video per video"
     );
     let rows = b * f * h * w;
     with_runtime!(runtime::<B>(), R => {
@@ -344,29 +364,49 @@ pub fn rope_table(
     table
 }
 
+/// The attention's projections' products (without their biases), as [`qkv_rope`] takes them.
+pub enum QkvProducts<B: Backend> {
+    /// q, k and v, `[batch, frames, h·w, heads, head_dim]` each.
+    Separate([Tensor<B, 5>; 3]),
+    /// One product with the three projections' weights side by side, `[batch, frames, h·w,
+    /// 3 · heads, head_dim]`: q's heads, then k's, then v's.
+    Packed(Tensor<B, 5>),
+}
+
 /// The attention's inputs from its three projections: each bias added, queries and keys
 /// rotated by their axial RoPE angles (pair `j` is `(x[j], x[j + half])`, turned to
 /// `(x1 cos − x2 sin, x1 sin + x2 cos)`), all three moved to the heads-major layout.
 ///
 /// # Shapes
-/// - `q`, `k`, `v`: `[batch, frames, h·w, heads, head_dim]`, the projections' products without
-///   their biases; `biases`: `[heads · head_dim]` each; `table`: [`rope_table`] for those
-///   frames
+/// - `products`: see [`QkvProducts`]; `biases`: `[heads · head_dim]` each; `table`:
+///   [`rope_table`] for those frames
 /// - returns q, k, v `[batch, heads, frames, h·w, head_dim]`
 pub fn qkv_rope<B: Backend>(
-    [q, k, v]: [Tensor<B, 5>; 3],
+    products: QkvProducts<B>,
     biases: Option<[Tensor<B, 1>; 3]>,
     table: Tensor<B, 1>,
     axes: RopeAxes,
     grid: [usize; 2],
 ) -> [Tensor<B, 5>; 3] {
-    let [batch, frames, tokens, heads, head_dim] = q.dims();
+    let [batch, frames, tokens, heads, head_dim] = match &products {
+        QkvProducts::Separate([q, ..]) => q.dims(),
+        QkvProducts::Packed(t) => {
+            let [b, f, n, h, e] = t.dims();
+            [b, f, n, h / 3, e]
+        }
+    };
     let out_dims = [batch, heads, frames, tokens, head_dim];
     with_runtime!(runtime::<B>(), R => {
-        let q = to_cube::<B, R, 5>(q);
-        let out = [(); 3].map(|_| empty_f32(&q, &out_dims));
+        let inputs = match products {
+            QkvProducts::Separate(qkv) => QkvInputs::Separate(qkv.map(to_cube::<B, R, 5>)),
+            QkvProducts::Packed(t) => QkvInputs::Packed(to_cube::<B, R, 5>(t)),
+        };
+        let like = match &inputs {
+            QkvInputs::Separate([q, ..]) | QkvInputs::Packed(q) => q.clone(),
+        };
+        let out = [(); 3].map(|_| empty_f32(&like, &out_dims));
         launch_qkv_rope(
-            [q, to_cube::<B, R, 5>(k), to_cube::<B, R, 5>(v)],
+            inputs,
             biases.map(|b| b.map(to_cube::<B, R, 1>)),
             to_cube::<B, R, 1>(table),
             out.clone(),

@@ -5,7 +5,7 @@
 
 use super::launch::{
     launch_bias_gelu, launch_gated_residual, launch_mamba_epilogue, launch_mamba_prologue,
-    launch_norm_modulate, launch_qkv_rope, Packed, PrologueOut,
+    launch_norm_modulate, launch_qkv_rope, Packed, PrologueOut, QkvInputs,
 };
 use super::{reference, BlockOrder, MambaDims};
 use crate::testing::{cube_input, host, nan_output, padded_rows_input, uniform, Device, GpuTarget};
@@ -13,21 +13,53 @@ use crate::tolerance::assert_close_slices;
 
 const TOL: f64 = 1e-5;
 
-/// A packed modulation table `[frames, width]` (and its bias when `biased`) on the device,
-/// with the host copy of the vector of `d` columns from `col` per frame, bias added.
+/// Where the modulated rows find their vectors in a packed table: `videos` videos of `frames`
+/// frames each, read from rows `first_frame..` of the video's `table_frames` rows, the layer's
+/// columns starting at `first_col` (a table made once for several passes and layers).
+#[derive(Clone, Copy)]
+struct TableLayout {
+    videos: usize,
+    frames: usize,
+    table_frames: usize,
+    first_frame: usize,
+    first_col: usize,
+}
+
+impl TableLayout {
+    /// One row per frame, the layer's columns first.
+    fn plain(frames: usize) -> Self {
+        Self {
+            videos: 1,
+            frames,
+            table_frames: frames,
+            first_frame: 0,
+            first_col: 0,
+        }
+    }
+}
+
+/// A packed modulation table laid out as `layout` says, `width` columns for the layer (and its
+/// bias when `biased`) plus spare columns around them, on the device, with the host copy of
+/// the vector of `d` columns from `col` per modulated frame, bias added.
 struct PackedCase<T: GpuTarget> {
     packed: Packed<T::R>,
     table: Vec<f32>,
     bias: Option<Vec<f32>>,
-    width: usize,
+    layout: TableLayout,
+    table_width: usize,
 }
 
 impl<T: GpuTarget> PackedCase<T> {
-    fn new(frames: usize, width: usize, biased: bool, seed: u64, device: &Device<T>) -> Self {
-        let table = uniform(frames * width, -1.0, 1.0, seed);
+    fn new(layout: TableLayout, width: usize, biased: bool, seed: u64, device: &Device<T>) -> Self {
+        let table_width = layout.first_col + width + 2;
+        let table_rows = layout.videos * layout.table_frames;
+        let table = uniform(table_rows * table_width, -1.0, 1.0, seed);
         let bias = biased.then(|| uniform(width, -0.5, 0.5, seed + 1));
         let packed = Packed {
-            table: cube_input::<T, 2>(&table, [frames, width], device),
+            table: cube_input::<T, 2>(&table, [table_rows, table_width], device),
+            table_frames: layout.table_frames,
+            first_frame: layout.first_frame,
+            first_col: layout.first_col,
             bias: bias
                 .as_ref()
                 .map(|b| cube_input::<T, 1>(b, [width], device)),
@@ -36,17 +68,19 @@ impl<T: GpuTarget> PackedCase<T> {
             packed,
             table,
             bias,
-            width,
+            layout,
+            table_width,
         }
     }
 
     fn vector(&self, col: usize, d: usize) -> Vec<f32> {
-        let frames = self.table.len() / self.width;
-        (0..frames * d)
+        let l = self.layout;
+        (0..l.videos * l.frames * d)
             .map(|k| {
-                let (f, i) = (k / d, k % d);
+                let (frame, i) = (k / d, k % d);
+                let row = (frame / l.frames) * l.table_frames + l.first_frame + frame % l.frames;
                 let b = self.bias.as_ref().map_or(0.0, |b| b[col + i]);
-                self.table[f * self.width + col + i] + b
+                self.table[row * self.table_width + l.first_col + col + i] + b
             })
             .collect()
     }
@@ -57,14 +91,15 @@ fn check_norm_modulate<T: GpuTarget>(
     d: usize,
     tokens: usize,
     biased: bool,
+    layout: Option<TableLayout>,
     device: &Device<T>,
 ) {
-    let frames = rows / tokens;
+    let layout = layout.unwrap_or(TableLayout::plain(rows / tokens));
     let x: Vec<f32> = uniform(rows * d, -2.0, 3.0, 1);
     // Three vectors and a few spare columns, as a sublayer's (shift, scale, gate) among others.
     let width = 3 * d + 5;
     let (shift_col, scale_col) = (d + 2, 3);
-    let m = PackedCase::<T>::new(frames, width, biased, 2, device);
+    let m = PackedCase::<T>::new(layout, width, biased, 2, device);
     let eps = 1e-6;
     let y = nan_output::<T, 2>([rows, d], device);
     launch_norm_modulate(
@@ -78,7 +113,10 @@ fn check_norm_modulate<T: GpuTarget>(
     let (shift, scale) = (m.vector(shift_col, d), m.vector(scale_col, d));
     let want = reference::norm_modulate(&x, &shift, &scale, d, tokens, eps);
     assert_close_slices(
-        &format!("norm_modulate rows {rows} d {d} biased {biased}"),
+        &format!(
+            "norm_modulate rows {rows} d {d} biased {biased} first_col {}",
+            layout.first_col
+        ),
         &host::<T, 2>(y),
         &want,
         TOL,
@@ -88,20 +126,41 @@ fn check_norm_modulate<T: GpuTarget>(
 
 fn norm_modulate_matches_host<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
-    check_norm_modulate::<T>(3 * 5, 37, 5, true, &device);
-    check_norm_modulate::<T>(2 * 16, 256, 16, false, &device);
-    check_norm_modulate::<T>(4, 1, 2, true, &device);
+    check_norm_modulate::<T>(3 * 5, 37, 5, true, None, &device);
+    check_norm_modulate::<T>(2 * 16, 256, 16, false, None, &device);
+    check_norm_modulate::<T>(4, 1, 2, true, None, &device);
     // More rows than one grid row holds: the grid continues along y.
-    check_norm_modulate::<T>(40_000, 3, 8, false, &device);
+    check_norm_modulate::<T>(40_000, 3, 8, false, None, &device);
+    // Two videos of one frame reading pass 2 of 3 from a table of several layers.
+    check_norm_modulate::<T>(2 * 5, 37, 5, true, Some(PASS_LAYOUT), &device);
 }
 
-fn check_gated_residual<T: GpuTarget>(biased: bool, y_biased: bool, device: &Device<T>) {
-    let (rows, d, tokens) = (3 * 7, 37, 7);
+/// Two videos of one frame reading pass 2 of 3 from a table whose layer starts at column 41.
+const PASS_LAYOUT: TableLayout = TableLayout {
+    videos: 2,
+    frames: 1,
+    table_frames: 3,
+    first_frame: 2,
+    first_col: 41,
+};
+
+fn check_gated_residual<T: GpuTarget>(
+    biased: bool,
+    y_biased: bool,
+    layout: Option<TableLayout>,
+    device: &Device<T>,
+) {
+    let d = 37;
+    let (rows, tokens) = match layout {
+        Some(l) => (l.videos * l.frames * 7, 7),
+        None => (3 * 7, 7),
+    };
+    let layout = layout.unwrap_or(TableLayout::plain(rows / tokens));
     let x = uniform(rows * d, -1.0, 1.0, 4);
     let y = uniform(rows * d, -1.0, 1.0, 5);
     let y_bias = y_biased.then(|| uniform(d, -1.0, 1.0, 6));
     let (width, gate_col) = (2 * d + 3, d + 1);
-    let m = PackedCase::<T>::new(rows / tokens, width, biased, 7, device);
+    let m = PackedCase::<T>::new(layout, width, biased, 7, device);
     let out = nan_output::<T, 2>([rows, d], device);
     launch_gated_residual(
         cube_input::<T, 2>(&x, [rows, d], device),
@@ -129,8 +188,9 @@ fn check_gated_residual<T: GpuTarget>(biased: bool, y_biased: bool, device: &Dev
 fn gated_residual_matches_host<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
     for (biased, y_biased) in [(false, false), (true, false), (false, true), (true, true)] {
-        check_gated_residual::<T>(biased, y_biased, &device);
+        check_gated_residual::<T>(biased, y_biased, None, &device);
     }
+    check_gated_residual::<T>(true, true, Some(PASS_LAYOUT), &device);
 }
 
 /// For each row of sequence order, the row of `order` it comes from: per video, blocks in
@@ -352,6 +412,7 @@ fn check_qkv_rope<T: GpuTarget>(
     axes: super::RopeAxes,
     first_frame: usize,
     biased: bool,
+    packed: bool,
     device: &Device<T>,
 ) {
     let head_dim = 2 * axes.pairs();
@@ -364,8 +425,20 @@ fn check_qkv_rope<T: GpuTarget>(
     let table = super::rope_table(axes, theta, first_frame, frames, grid);
     let out_dims = [batch, heads, frames, grid[0] * grid[1], head_dim];
     let out = [(); 3].map(|_| nan_output::<T, 5>(out_dims, device));
+    let row = heads * head_dim;
+    let device_inputs = match packed {
+        // Each token's q row, then its k row, then its v row.
+        true => QkvInputs::Packed(cube_input::<T, 5>(
+            &(0..3 * n)
+                .map(|i| inputs[(i / row) % 3][(i / (3 * row)) * row + i % row])
+                .collect::<Vec<_>>(),
+            [dims[0], dims[1], dims[2], 3 * heads, head_dim],
+            device,
+        )),
+        false => QkvInputs::Separate(inputs.clone().map(|x| cube_input::<T, 5>(&x, dims, device))),
+    };
     launch_qkv_rope(
-        inputs.clone().map(|x| cube_input::<T, 5>(&x, dims, device)),
+        device_inputs,
         biases
             .clone()
             .map(|bs| bs.map(|b| cube_input::<T, 1>(&b, [heads * head_dim], device))),
@@ -398,7 +471,7 @@ fn check_qkv_rope<T: GpuTarget>(
             ),
         };
         assert_close_slices(
-            &format!("qkv_rope {name}, frames {first_frame}.. ×{frames}, grid {grid:?}, {axes:?}, biased {biased}"),
+            &format!("qkv_rope {name}, frames {first_frame}.. ×{frames}, grid {grid:?}, {axes:?}, biased {biased}, packed {packed}"),
             &host::<T, 5>(out),
             &heads_major(&want, dims),
             TOL,
@@ -410,10 +483,33 @@ fn check_qkv_rope<T: GpuTarget>(
 fn qkv_rope_matches_host<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
     let axes = |rows, cols, frames| super::RopeAxes { rows, cols, frames };
-    check_qkv_rope::<T>(2, 3, [3, 5], 2, axes(2, 1, 3), 0, true, &device);
+    check_qkv_rope::<T>(2, 3, [3, 5], 2, axes(2, 1, 3), 0, true, false, &device);
     // A long rollout's frame index: the table's f64 angles keep sin/cos exact.
-    check_qkv_rope::<T>(1, 1, [4, 4], 3, axes(11, 10, 11), 4_999, false, &device);
-    check_qkv_rope::<T>(1, 2, [1, 7], 1, axes(1, 1, 1), 12, true, &device);
+    check_qkv_rope::<T>(
+        1,
+        1,
+        [4, 4],
+        3,
+        axes(11, 10, 11),
+        4_999,
+        false,
+        false,
+        &device,
+    );
+    check_qkv_rope::<T>(1, 2, [1, 7], 1, axes(1, 1, 1), 12, true, false, &device);
+    // One product of the three projections side by side.
+    check_qkv_rope::<T>(2, 3, [3, 5], 2, axes(2, 1, 3), 7, true, true, &device);
+    check_qkv_rope::<T>(
+        1,
+        1,
+        [4, 4],
+        3,
+        axes(11, 10, 11),
+        4_999,
+        false,
+        true,
+        &device,
+    );
 }
 
 fn bias_gelu_matches_host<T: GpuTarget>() {

@@ -51,30 +51,63 @@ pub fn layer_norm<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 pub struct AdaVectors<B: Backend> {
     packed: kernels::fused::Modulation<B>,
     d: usize,
+    /// Frames of the tensors modulated (rows `first_frame..first_frame + frames` of the table).
+    frames: usize,
     fused: bool,
 }
 
 impl<B: Backend> AdaVectors<B> {
     /// The vectors `ada` makes of `silu_c` (`[batch, frames, d_model]`), `d` wide each.
     pub fn new(ada: &Linear<B>, silu_c: Tensor<B, 3>, d: usize) -> Self {
+        let frames = silu_c.dims()[1];
         let fused = kernels::fused::serves::<B>(silu_c.dtype());
         let packed = if fused {
-            kernels::fused::Modulation {
-                table: burn::tensor::module::linear(silu_c, ada.weight.val(), None),
-                bias: ada.bias.as_ref().map(|b| b.val()),
-            }
+            kernels::fused::Modulation::new(
+                burn::tensor::module::linear(silu_c, ada.weight.val(), None),
+                ada.bias.as_ref().map(|b| b.val()),
+            )
         } else {
-            kernels::fused::Modulation {
-                table: ada.forward(silu_c),
-                bias: None,
-            }
+            kernels::fused::Modulation::new(ada.forward(silu_c), None)
         };
-        Self { packed, d, fused }
+        Self {
+            packed,
+            d,
+            frames,
+            fused,
+        }
     }
 
-    /// Vector `i`, `[batch, frames, d]` (the tensor-op path, whose table holds the bias).
+    /// Vectors read from a table made beforehand for several passes and layers at once (see
+    /// [`super::packed::PackedAda`]): `frames` frames from `modulation.first_frame`, `d` wide
+    /// each from `modulation.first_col`, the layer's bias apart.
+    pub(crate) fn made(modulation: kernels::fused::Modulation<B>, d: usize, frames: usize) -> Self {
+        let fused = kernels::fused::serves::<B>(modulation.table.dtype());
+        Self {
+            packed: modulation,
+            d,
+            frames,
+            fused,
+        }
+    }
+
+    /// Vector `i`, `[batch, frames, d]` (the tensor-op path), its bias added.
     fn vector(&self, i: usize) -> Tensor<B, 3> {
-        self.packed.table.clone().narrow(2, i * self.d, self.d)
+        let m = &self.packed;
+        let column = m.first_col + i * self.d;
+        let v = m
+            .table
+            .clone()
+            .narrow(1, m.first_frame, self.frames)
+            .narrow(2, column, self.d);
+        match &m.bias {
+            Some(b) => {
+                v + b
+                    .clone()
+                    .narrow(0, i * self.d, self.d)
+                    .reshape([1, 1, self.d])
+            }
+            None => v,
+        }
     }
 
     /// `modulate(layer_norm(x), shift, scale)` with vectors `shift` and `scale`.
@@ -188,29 +221,33 @@ impl<B: Backend> WorldBlock<B> {
         }
     }
 
-    /// Run the layer on SiLU of the condition (`silu_c`, computed once by the caller for every
-    /// layer). `ssm_state` continues the block-wise scan (zeros if `None`); the returned
-    /// state is the scan's state after the last frame (`None` without an SSM).
+    /// This layer's adaLN vectors from SiLU of the condition (`[batch, frames, d_model]`).
+    pub fn ada_vectors(&self, silu_c: Tensor<B, 3>) -> AdaVectors<B> {
+        let d = self.mlp_out.weight.dims()[1];
+        AdaVectors::new(&self.ada, silu_c, d)
+    }
+
+    /// Run the layer with its adaLN vectors `ada` ([`Self::ada_vectors`], or made beforehand
+    /// for several layers at once). `ssm_state` continues the block-wise scan (zeros if
+    /// `None`); the returned state is the scan's state after the last frame (`None` without an
+    /// SSM).
     ///
     /// # Shapes
     /// - x: `[batch, frames, grid, grid, d_model]`
-    /// - silu_c: `[batch, frames, d_model]`
     /// - returns `[batch, frames, grid, grid, d_model]`
     pub fn forward(
         &self,
         x: Tensor<B, 5>,
-        silu_c: Tensor<B, 3>,
+        ada: &AdaVectors<B>,
         ssm_state: Option<Mamba2State<B>>,
         attention: AttentionContext<'_, B>,
     ) -> (Tensor<B, 5>, Option<Mamba2State<B>>) {
         let [b, f, _, _, d] = x.dims();
-        assert_eq!(
-            silu_c.dims(),
-            [b, f, d],
-            "condition must be [batch, frames, d_model]"
+        assert!(
+            ada.d == d && ada.frames == f && ada.packed.table.dims()[0] == b,
+            "adaLN vectors must be d_model wide, one per frame"
         );
         // Sublayer s reads vectors 3s (shift), 3s + 1 (scale) and 3s + 2 (gate).
-        let ada = AdaVectors::new(&self.ada, silu_c, d);
         let mut sublayer = 0;
         let mut next = || {
             sublayer += 1;
@@ -288,7 +325,7 @@ mod tests {
         let c = Tensor::<B, 3>::random([1, 3, cfg.d_model], Distribution::Normal(0.0, 1.0), &dev);
         let (y, state) = block.forward(
             x.clone(),
-            c,
+            &block.ada_vectors(c),
             None,
             AttentionContext::Sequence { first_frame: 0 },
         );

@@ -17,6 +17,7 @@ pub mod frames;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+mod packed;
 pub mod preview;
 pub mod quant;
 pub mod runlog;

@@ -161,6 +161,15 @@ impl WorldModelConfig {
     }
 }
 
+/// How one pass of the body gets its adaLN vectors.
+pub(crate) enum LayerConditions<B: Backend> {
+    /// SiLU of each frame's condition, `[batch, frames, d_model]`: every layer makes its own.
+    Silu(Tensor<B, 3>),
+    /// Every layer's vectors, then the final norm's, made beforehand
+    /// ([`super::packed::PackedAda`]).
+    Made(Vec<AdaVectors<B>>),
+}
+
 impl<B: Backend> WorldModel<B> {
     pub fn config(&self) -> &WorldModelConfig {
         &self.config
@@ -184,7 +193,7 @@ impl<B: Backend> WorldModel<B> {
         assert_eq!(tau.dims(), [b, f], "tau must be [batch, frames]");
         let mut states = vec![None; self.blocks.len()];
         let silu_c = self.silu_condition(tau, cond);
-        self.forward_conditioned(x_tau, silu_c, &mut states, None)
+        self.forward_conditioned(x_tau, LayerConditions::Silu(silu_c), &mut states, None)
     }
 
     /// SiLU of each frame's condition c_t (its noise level, action and pose), which every
@@ -204,8 +213,8 @@ impl<B: Backend> WorldModel<B> {
     }
 
     /// The body shared by the full-sequence and streaming paths, from the frames'
-    /// [`Self::silu_condition`] (a caller running several passes over one frame computes the
-    /// conditions of all of them at once). `states[l]` is layer l's SSM state before the input
+    /// [`Self::silu_condition`] or the adaLN vectors made of it (a caller running several
+    /// passes over one frame computes the conditions of all of them at once). `states[l]` is layer l's SSM state before the input
     /// (zeros if `None`); it is replaced by the state after the input. With
     /// `caches = Some((caches, commit))` layer l's attention continues `caches[l]` (and appends
     /// the input's keys/values when `commit`); with `None` the input is the whole video from
@@ -213,7 +222,7 @@ impl<B: Backend> WorldModel<B> {
     pub(crate) fn forward_conditioned(
         &self,
         x_tau: Tensor<B, 5>,
-        silu_c: Tensor<B, 3>,
+        conditions: LayerConditions<B>,
         states: &mut [Option<Mamba2State<B>>],
         mut caches: Option<(&mut [Option<KvCache<B>>], bool)>,
     ) -> Tensor<B, 5> {
@@ -225,11 +234,29 @@ impl<B: Backend> WorldModel<B> {
             r = cfg.resolution,
             c = cfg.channels
         );
+        let mut ada = match conditions {
+            LayerConditions::Silu(silu_c) => {
+                assert_eq!(
+                    silu_c.dims(),
+                    [b, f, cfg.d_model],
+                    "the condition must be [batch, frames, d_model]"
+                );
+                let mut ada: Vec<_> = self
+                    .blocks
+                    .iter()
+                    .map(|block| block.ada_vectors(silu_c.clone()))
+                    .collect();
+                ada.push(AdaVectors::new(&self.final_ada, silu_c, cfg.d_model));
+                ada
+            }
+            LayerConditions::Made(ada) => ada,
+        };
         assert_eq!(
-            silu_c.dims(),
-            [b, f, cfg.d_model],
-            "the condition must be [batch, frames, d_model]"
+            ada.len(),
+            self.blocks.len() + 1,
+            "adaLN vectors for every layer and the final norm"
         );
+        let final_ada = ada.pop().expect("the final norm's vectors");
         assert_eq!(
             states.len(),
             self.blocks.len(),
@@ -247,11 +274,10 @@ impl<B: Backend> WorldModel<B> {
                 Some((cache, commit)) => AttentionContext::Cached { cache, commit },
                 None => AttentionContext::Sequence { first_frame: 0 },
             };
-            let (y, state) = block.forward(x, silu_c.clone(), states[l].take(), attention);
+            let (y, state) = block.forward(x, &ada[l], states[l].take(), attention);
             x = y;
             states[l] = state;
         }
-        let final_ada = AdaVectors::new(&self.final_ada, silu_c, cfg.d_model);
         let v = linear(&self.head, final_ada.norm_modulate(x, 0, 1));
         unpatchify(v, cfg.patch, cfg.channels)
     }

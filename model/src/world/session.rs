@@ -9,7 +9,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::diffusion::{euler_step, euler_taus, initial_noise};
-use super::model::{FrameConditions, WorldModel};
+use super::model::{FrameConditions, LayerConditions, WorldModel};
+use super::packed::PackedAda;
 use crate::mixers::attention::KvCache;
 use crate::mixers::ssd::Mamba2State;
 
@@ -23,12 +24,15 @@ pub struct WorldSession<B: Backend> {
     caches: Vec<Option<KvCache<B>>>,
     frames: usize,
     steps: usize,
+    /// The adaLN weights of every layer side by side, where the fused kernels serve.
+    packed_ada: Option<PackedAda<B>>,
 }
 
 impl<B: Backend> WorldSession<B> {
     /// An empty session; it samples with the config's `sampling_steps`.
     pub fn new(model: WorldModel<B>, device: B::Device) -> Self {
         let steps = model.config().sampling_steps;
+        let packed_ada = PackedAda::new(&model);
         let mut s = Self {
             model,
             device,
@@ -36,6 +40,7 @@ impl<B: Backend> WorldSession<B> {
             caches: Vec::new(),
             frames: 0,
             steps,
+            packed_ada,
         };
         s.reset();
         s
@@ -136,24 +141,29 @@ impl<B: Backend> WorldSession<B> {
         cond: &FrameConditions<B>,
     ) -> Tensor<B, 5> {
         let silu_c = self.model.silu_condition(tau, cond);
-        self.pass(frames, silu_c, true)
+        self.pass(frames, LayerConditions::Silu(silu_c), true)
     }
 
-    /// One pass over new frames conditioned on `silu_c` (their [`WorldModel::silu_condition`]):
-    /// with `commit` it advances the states and appends to the caches, without it it reads them
-    /// and changes neither. Returns the model's velocity for the frames.
-    fn pass(&mut self, x: Tensor<B, 5>, silu_c: Tensor<B, 3>, commit: bool) -> Tensor<B, 5> {
+    /// One pass over new frames with their adaLN conditioning: with `commit` it advances the
+    /// states and appends to the caches, without it it reads them and changes neither. Returns
+    /// the model's velocity for the frames.
+    fn pass(
+        &mut self,
+        x: Tensor<B, 5>,
+        conditions: LayerConditions<B>,
+        commit: bool,
+    ) -> Tensor<B, 5> {
         let [_, n, ..] = x.dims();
         let caches = Some((&mut self.caches[..], commit));
         if !commit {
             let mut states = self.states.clone();
             return self
                 .model
-                .forward_conditioned(x, silu_c, &mut states, caches);
+                .forward_conditioned(x, conditions, &mut states, caches);
         }
         let v = self
             .model
-            .forward_conditioned(x, silu_c, &mut self.states, caches);
+            .forward_conditioned(x, conditions, &mut self.states, caches);
         self.frames += n;
         v
     }
@@ -172,7 +182,7 @@ impl<B: Backend> WorldSession<B> {
         let [b, n, ..] = x_tau.dims();
         let tau = Tensor::full([b, n], tau, &self.device);
         let silu_c = self.model.silu_condition(tau, cond);
-        self.pass(x_tau, silu_c, false)
+        self.pass(x_tau, LayerConditions::Silu(silu_c), false)
     }
 
     /// Generate and commit the next frame: `sampling_steps` Euler passes from the noise of
@@ -196,7 +206,8 @@ impl<B: Backend> WorldSession<B> {
     /// From the noise `x` of the next frame: `sampling_steps` Euler passes, clamp to [-1, 1],
     /// then one commit pass; returns the frame. The condition of every pass (its τ and the
     /// frame's action and pose) is computed once, for all passes together, instead of once per
-    /// pass.
+    /// pass; where the fused kernels serve, so are every layer's adaLN vectors of every pass
+    /// (one product, [`PackedAda`]).
     ///
     /// # Shapes
     /// - x: `[batch, 1, H, W, C]`; cond: `[batch, 1]`; returns `[batch, 1, H, W, C]`
@@ -215,7 +226,13 @@ impl<B: Backend> WorldSession<B> {
             .collect();
         let tau = Tensor::from_data(TensorData::new(pass_taus, [batch, passes]), &self.device);
         let silu_c = self.model.silu_condition(tau, &cond.repeat_frames(passes));
-        let condition = |i: usize| silu_c.clone().narrow(1, i, 1);
+        // Tensors are shared handles: the clone copies no weights.
+        let packed = self.packed_ada.clone();
+        let table = packed.as_ref().map(|p| p.table(silu_c.clone()));
+        let condition = |i: usize| match (&packed, &table) {
+            (Some(p), Some(table)) => LayerConditions::Made(p.vectors(table, i)),
+            _ => LayerConditions::Silu(silu_c.clone().narrow(1, i, 1)),
+        };
         for i in 0..self.steps {
             let v = self.pass(x.clone(), condition(i), false);
             x = euler_step(x, v, taus[i], taus[i + 1]);

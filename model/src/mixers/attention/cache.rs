@@ -25,6 +25,10 @@ pub struct KvCache<B: Backend> {
     /// The fused RoPE path's angle table for `(first_frame, frames)`: every pass of one
     /// generated frame (the denoising passes and the commit) reuses it instead of uploading it.
     rope: Option<(usize, usize, Tensor<B, 1>)>,
+    /// The fused path's q, k and v projection weights side by side (`[d_model, 3 · d_model]`),
+    /// packed on the first pass: a cache serves the layer that made it
+    /// (`FrameLocalAttention::empty_cache`), whose weights do not change while it streams.
+    qkv_weight: Option<Tensor<B, 2>>,
 }
 
 impl<B: Backend> KvCache<B> {
@@ -38,7 +42,13 @@ impl<B: Backend> KvCache<B> {
             len: 0,
             layout: None,
             rope: None,
+            qkv_weight: None,
         }
+    }
+
+    /// The layer's q, k and v weights side by side: the kept ones, else `make()`'s, kept.
+    pub(crate) fn qkv_weight(&mut self, make: impl FnOnce() -> Tensor<B, 2>) -> Tensor<B, 2> {
+        self.qkv_weight.get_or_insert_with(make).clone()
     }
 
     /// The RoPE angle table for `frames` frames from `first_frame`: the kept one if it was made

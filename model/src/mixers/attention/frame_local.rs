@@ -26,7 +26,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
-use kernels::fused::{qkv_rope, rope_table, RopeAxes};
+use kernels::fused::{qkv_rope, rope_table, QkvProducts, RopeAxes};
 
 use super::blocks::MAX_SCORE_ELEMENTS;
 use super::cache::KvCache;
@@ -201,23 +201,41 @@ impl<B: Backend> FrameLocalAttention<B> {
                 let n = table.len();
                 Tensor::from_data(TensorData::new(table, [n]), &x.device())
             };
-            let table = match cache {
-                Some(cache) => cache.rope_table(first_frame, f, upload),
-                None => upload(),
-            };
             let layers = [&self.q_proj, &self.k_proj, &self.v_proj];
             let biases = layers.map(|l| l.bias.as_ref().map(|b| b.val()));
             let biases = match biases {
                 [Some(q), Some(k), Some(v)] => Some([q, k, v]),
                 _ => None,
             };
-            let products = layers.map(|l| {
-                let y = match biases {
-                    Some(_) => burn::tensor::module::linear(x.clone(), l.weight.val(), None),
-                    None => linear(l, x.clone()),
-                };
-                y.reshape([b, f, h * w, nh, hd])
-            });
+            let all_or_none = biases.is_some() || layers.iter().all(|l| l.bias.is_none());
+            let (table, products) = match cache {
+                // Streaming: one product with the three weights side by side, packed once
+                // per cache.
+                Some(cache) if all_or_none => {
+                    let weight = cache.qkv_weight(|| {
+                        Tensor::cat(layers.iter().map(|l| l.weight.val()).collect(), 1)
+                    });
+                    let y = burn::tensor::module::linear(x.clone(), weight, None);
+                    let products = QkvProducts::Packed(y.reshape([b, f, h * w, 3 * nh, hd]));
+                    (cache.rope_table(first_frame, f, upload), products)
+                }
+                cache => {
+                    let table = match cache {
+                        Some(cache) => cache.rope_table(first_frame, f, upload),
+                        None => upload(),
+                    };
+                    let products = layers.map(|l| {
+                        let y = match biases {
+                            Some(_) => {
+                                burn::tensor::module::linear(x.clone(), l.weight.val(), None)
+                            }
+                            None => linear(l, x.clone()),
+                        };
+                        y.reshape([b, f, h * w, nh, hd])
+                    });
+                    (table, QkvProducts::Separate(products))
+                }
+            };
             let [q, k, v] = qkv_rope(products, biases, table, axes, [h, w]);
             return Qkv { q, k, v };
         }

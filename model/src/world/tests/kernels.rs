@@ -1,7 +1,8 @@
 //! The world model on the CubeCL kernels (wgpu, lavapipe in CI; and CUDA) equals the same
 //! weights on the tensor-op reference (ndarray), for every preset's mixer layout: the
 //! full-sequence forward (chunked SSD and windowed/full attention kernels) and the streaming
-//! session (SSD with a carried state, attention against the cached frames).
+//! session (SSD with a carried state, attention against the cached frames, and the generation
+//! of a frame, whose passes read every layer's adaLN vectors from one product).
 
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
@@ -83,6 +84,40 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset<T: GpuTarget>(
             &format!("{preset}: GPU streamed frame by frame vs ndarray full forward"),
             &crate::tolerance::to_vec(Tensor::cat(streamed, 1)),
             &expected,
+            rel_tol,
+            5e-5,
+        );
+
+        // Generating the next frame (Euler passes, then the commit) after that history, then
+        // committing one more frame, on both.
+        let mut reference = WorldSession::new(model.clone(), Default::default());
+        reference.commit_at(x_tau.clone(), tau.clone(), &cond);
+        reference.set_sampling_steps(3);
+        session.set_sampling_steps(3);
+        let noise = random_frames(&cfg, b, 1, &mut rng);
+        let next = cond.frames(f - 1, 1);
+        let want = reference.denoise_and_commit(noise.clone(), &next);
+        let got = session.denoise_and_commit(
+            move_tensor(noise, &device),
+            &move_conditions(&next, &device),
+        );
+        assert_close_slices(
+            &format!("{preset}: GPU generated frame vs ndarray"),
+            &crate::tolerance::to_vec(got),
+            &crate::tolerance::to_vec(want),
+            rel_tol,
+            5e-5,
+        );
+        let later = random_frames(&cfg, b, 1, &mut rng);
+        let want = reference.commit(later.clone(), &next);
+        let got = session.commit(
+            move_tensor(later, &device),
+            &move_conditions(&next, &device),
+        );
+        assert_close_slices(
+            &format!("{preset}: GPU commit after a generated frame vs ndarray"),
+            &crate::tolerance::to_vec(got),
+            &crate::tolerance::to_vec(want),
             rel_tol,
             5e-5,
         );
