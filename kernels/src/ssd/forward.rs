@@ -46,7 +46,10 @@ pub(crate) fn launch_chunked_ssd<R: CubeRuntime>(
         .filter(|_| super::supports(head_dim, d_state))
         .unwrap_or_else(|| {
             panic!("SSD kernel: head_dim {head_dim} / d_state {d_state} unsupported")
-        });
+        })
+        // A streamed frame's short block sequences (4 tokens for 2×2 blocks) would otherwise
+        // fill most of every chunk's tiles with padding.
+        .min(seq.next_power_of_two());
     let client = x.client.clone();
     chunked_ssd_forward::launch::<f32, R>(
         &client,
