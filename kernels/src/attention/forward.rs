@@ -41,6 +41,15 @@ fn key_splits(rows: usize, visible_keys: usize) -> usize {
     by_rows.min(by_keys).min(1024)
 }
 
+/// A benchmarking knob: `0` runs the loops over a key tile at run time with the scores in
+/// shared memory instead of unrolled with the scores in registers.
+pub const UNROLL_KEYS_ENV: &str = "MEMWORLD_ATTENTION_UNROLL_KEYS";
+
+fn unroll_keys() -> bool {
+    static UNROLL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNROLL.get_or_init(|| std::env::var(UNROLL_KEYS_ENV).map_or(true, |v| v != "0"))
+}
+
 /// Largest head the kernel takes: the accumulator row is thread-private.
 pub(crate) const MAX_HEAD_DIM: usize = 64;
 
@@ -172,6 +181,7 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         query_tile,
         key_tile(head_dim),
         token_major,
+        unroll_keys(),
     );
     if splits > 1 {
         let elements = seqs * query_frames * tokens * head_dim;

@@ -49,6 +49,7 @@ pub fn frame_attention_forward<F: Float, N: Size>(
     #[comptime] query_tile: usize,
     #[comptime] key_tile: usize,
     #[comptime] token_major: bool,
+    #[comptime] unroll_keys: bool,
 ) {
     let tokens = tokens as usize;
     let tiles = (tokens + query_tile - 1) / query_tile;
@@ -74,7 +75,11 @@ pub fn frame_attention_forward<F: Float, N: Size>(
     }
     let mut running_max = F::new(NEG_BIG);
     let mut norm = F::new(0.0);
+    // The tile's scores: in registers when the loops over the tile are unrolled, else in this
+    // unit's row of shared memory (padded by one value against bank conflicts).
     let mut scores = Array::<F>::new(key_tile);
+    let mut shared_scores = SharedMemory::<F>::new(query_tile * (key_tile + 1));
+    let s_slot = unit * (key_tile + 1);
     let mut shared_k = SharedMemory::<Vector<F, N>>::new(key_tile * vectors);
     let mut shared_v = SharedMemory::<Vector<F, N>>::new(key_tile * vectors);
 
@@ -127,21 +132,20 @@ pub fn frame_attention_forward<F: Float, N: Size>(
         sync_cube();
 
         let mut tile_max = F::new(NEG_BIG);
-        #[unroll]
-        for j in 0..key_tile {
-            let mut dot = Vector::<F, N>::new(F::new(0.0));
+        if unroll_keys {
             #[unroll]
-            for e in 0..vectors {
-                dot += q_row[e] * shared_k[j * vectors + e];
+            for j in 0..key_tile {
+                let s = dot_row::<F, N>(&q_row, &shared_k, j * vectors, vectors);
+                let s = select(j < len, s, F::new(NEG_BIG));
+                scores[j] = s;
+                tile_max = F::max(tile_max, s);
             }
-            let mut s = F::new(0.0);
-            #[unroll]
-            for lane in 0..N::value() {
-                s += dot[lane];
+        } else {
+            for j in 0..len {
+                let s = dot_row::<F, N>(&q_row, &shared_k, j * vectors, vectors);
+                shared_scores[s_slot + j] = s;
+                tile_max = F::max(tile_max, s);
             }
-            let s = select(j < len, s, F::new(NEG_BIG));
-            scores[j] = s;
-            tile_max = F::max(tile_max, s);
         }
         let new_max = F::max(running_max, tile_max);
         let rescale = F::exp(running_max - new_max);
@@ -151,14 +155,18 @@ pub fn frame_attention_forward<F: Float, N: Size>(
         for e in 0..vectors {
             acc[e] = acc[e] * rescale;
         }
-        #[unroll]
-        for j in 0..key_tile {
-            let weight = F::exp(scores[j] - new_max);
-            norm += weight;
-            let weight = Vector::<F, N>::new(weight);
+        if unroll_keys {
             #[unroll]
-            for e in 0..vectors {
-                acc[e] += weight * shared_v[j * vectors + e];
+            for j in 0..key_tile {
+                let weight = F::exp(scores[j] - new_max);
+                norm += weight;
+                add_row::<F, N>(&mut acc, weight, &shared_v, j * vectors, vectors);
+            }
+        } else {
+            for j in 0..len {
+                let weight = F::exp(shared_scores[s_slot + j] - new_max);
+                norm += weight;
+                add_row::<F, N>(&mut acc, weight, &shared_v, j * vectors, vectors);
             }
         }
         running_max = new_max;
@@ -189,6 +197,43 @@ pub fn frame_attention_forward<F: Float, N: Size>(
             partial[base + head_dim] = running_max;
             partial[base + head_dim + 1] = norm;
         }
+    }
+}
+
+/// `q_row · shared[at..at + vectors]`, the vectors' lanes summed.
+#[cube]
+fn dot_row<F: Float, N: Size>(
+    q_row: &Array<Vector<F, N>>,
+    shared: &SharedMemory<Vector<F, N>>,
+    at: usize,
+    #[comptime] vectors: usize,
+) -> F {
+    let mut dot = Vector::<F, N>::new(F::new(0.0));
+    #[unroll]
+    for e in 0..vectors {
+        dot += q_row[e] * shared[at + e];
+    }
+    let mut s = F::new(0.0);
+    #[unroll]
+    for lane in 0..N::value() {
+        s += dot[lane];
+    }
+    s
+}
+
+/// `acc += weight · shared[at..at + vectors]`.
+#[cube]
+fn add_row<F: Float, N: Size>(
+    acc: &mut Array<Vector<F, N>>,
+    weight: F,
+    shared: &SharedMemory<Vector<F, N>>,
+    at: usize,
+    #[comptime] vectors: usize,
+) {
+    let weight = Vector::<F, N>::new(weight);
+    #[unroll]
+    for e in 0..vectors {
+        acc[e] += weight * shared[at + e];
     }
 }
 
