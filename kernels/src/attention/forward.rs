@@ -153,7 +153,7 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
     // Partial results (accumulator, max, normaliser per row and split) when keys are split.
     let partial_shape = match splits {
         1 => vec![1],
-        _ => vec![splits, seqs * query_frames * tokens, head_dim + 2],
+        _ => vec![splits, head_dim + 2, seqs * query_frames * tokens],
     };
     let partial = empty_f32(&q, &partial_shape);
     let client = q.client.clone();

@@ -184,18 +184,19 @@ pub fn frame_attention_forward<F: Float, N: Size>(
                 out[out_row * vectors + e] = acc[e] * inv;
             }
         } else {
+            // Element-major ([split, element, row]): the cube's units write consecutive rows.
             let rows = partial.len() / (splits * (head_dim + 2));
-            let base = (split * rows + row) * (head_dim + 2);
+            let base = split * (head_dim + 2) * rows + row;
             #[unroll]
             for e in 0..vectors {
                 let a = acc[e];
                 #[unroll]
                 for lane in 0..N::value() {
-                    partial[base + e * N::value() + lane] = a[lane];
+                    partial[base + (e * N::value() + lane) * rows] = a[lane];
                 }
             }
-            partial[base + head_dim] = running_max;
-            partial[base + head_dim + 1] = norm;
+            partial[base + head_dim * rows] = running_max;
+            partial[base + (head_dim + 1) * rows] = norm;
         }
     }
 }
@@ -257,9 +258,11 @@ fn output_row(
     out_row
 }
 
-/// Merge the per-split partial results of [`frame_attention_forward`]: one unit per output
-/// element, `out = Σ_s e^{m_s − M} acc_s / Σ_s e^{m_s − M} l_s` with `M = max_s m_s`, written
-/// in the forward's output layout.
+/// Merge the per-split partial results of [`frame_attention_forward`] (`[splits, head_dim + 2,
+/// rows]`: per split, each accumulator element's rows, then the maxima, then the
+/// normalisers): one unit per output element, units of one element taking consecutive rows so
+/// their reads are contiguous, `out = Σ_s e^{m_s − M} acc_s / Σ_s e^{m_s − M} l_s` with
+/// `M = max_s m_s`, written in the forward's output layout.
 #[cube(launch)]
 pub fn combine_splits<F: Float>(
     partial: &Tensor<F>,
@@ -275,20 +278,21 @@ pub fn combine_splits<F: Float>(
         terminate!();
     }
     let rows = out.len() / head_dim;
-    let row = idx / head_dim;
-    let e = idx % head_dim;
+    let e = idx / rows;
+    let row = idx % rows;
     let splits = splits as usize;
+    let split_size = (head_dim + 2) * rows;
     let mut max = F::new(NEG_BIG);
     for s in 0..splits {
-        max = F::max(max, partial[(s * rows + row) * (head_dim + 2) + head_dim]);
+        max = F::max(max, partial[s * split_size + head_dim * rows + row]);
     }
     let mut num = F::new(0.0);
     let mut den = F::new(0.0);
     for s in 0..splits {
-        let base = (s * rows + row) * (head_dim + 2);
-        let weight = F::exp(partial[base + head_dim] - max);
-        num += weight * partial[base + e];
-        den += weight * partial[base + head_dim + 1];
+        let base = s * split_size + row;
+        let weight = F::exp(partial[base + head_dim * rows] - max);
+        num += weight * partial[base + e * rows];
+        den += weight * partial[base + (head_dim + 1) * rows];
     }
     let out_row = output_row(row, heads as usize, rows_per_head as usize, token_major);
     out[out_row * head_dim + e] = num / den;
