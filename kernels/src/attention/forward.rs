@@ -14,10 +14,11 @@ const TARGET_UNITS: usize = 1 << 17;
 
 /// Fewest keys a split handles, unless [`SPLIT_KEYS_ENV`] says otherwise. Measured on an H200
 /// with the shipped `maze-small` dreaming (one 256-token frame against 9 held ones, 4 heads:
-/// `memworld bench dream`), a dreamed frame took 42.0 / 40.8 / 37.8 / 38.3 / 39.0 / 41.3 /
-/// 53.4 / 91.0 ms with 32 / 48 / 64 / 80 / 96 / 128 / 256 / 640 keys per split: fewer splits
-/// write and merge fewer partial rows, more keep fewer cubes busy.
-const MIN_KEYS_PER_SPLIT: usize = 64;
+/// `memworld bench dream`, frame 1,000): 28.6 / 29.5 / 29.3 ms a dreamed frame with 32 / 64 /
+/// 128 keys per split. (Before the kernel kept its query row in registers and its split
+/// results element-major, 64 was best: 42.0 / 37.8 / 41.3 ms, and 256 / 640 keys gave 53.4 /
+/// 91.0 ms.) Fewer splits write and merge fewer partial rows, more keep more cubes busy.
+const MIN_KEYS_PER_SPLIT: usize = 32;
 
 /// A benchmarking knob: the fewest keys a split handles (a positive integer).
 pub const SPLIT_KEYS_ENV: &str = "MEMWORLD_ATTENTION_SPLIT_KEYS";
@@ -41,22 +42,13 @@ fn key_splits(rows: usize, visible_keys: usize) -> usize {
     by_rows.min(by_keys).min(1024)
 }
 
-/// A benchmarking knob: `0` runs the loops over a key tile at run time with the scores in
-/// shared memory instead of unrolled with the scores in registers.
-pub const UNROLL_KEYS_ENV: &str = "MEMWORLD_ATTENTION_UNROLL_KEYS";
-
-fn unroll_keys() -> bool {
-    static UNROLL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *UNROLL.get_or_init(|| std::env::var(UNROLL_KEYS_ENV).map_or(true, |v| v != "0"))
-}
-
 /// Largest head the kernel takes: the accumulator row is thread-private.
 pub(crate) const MAX_HEAD_DIM: usize = 64;
 
-/// Key tokens staged in shared memory per step: the K and V tiles within WebGPU's 16 KiB (the
-/// kernel unrolls its loops over the tile, so it stays small).
-fn key_tile(head_dim: usize) -> usize {
-    (16 * 1024 / 4 / (2 * head_dim.max(1))).clamp(1, 16)
+/// Key tokens staged in shared memory per step: the K and V tiles and the units' score rows
+/// (padded by one value, see the kernel) within WebGPU's 16 KiB.
+fn key_tile(query_tile: usize, head_dim: usize) -> usize {
+    ((16 * 1024 / 4 - query_tile) / (2 * head_dim + query_tile)).clamp(1, 16)
 }
 
 /// Values of a head read and multiplied together (the kernel's vector width): 4 where the
@@ -179,9 +171,8 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         head_dim,
         head_dim / vector_width(head_dim),
         query_tile,
-        key_tile(head_dim),
+        key_tile(query_tile, head_dim),
         token_major,
-        unroll_keys(),
     );
     if splits > 1 {
         let elements = seqs * query_frames * tokens * head_dim;
