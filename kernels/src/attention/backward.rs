@@ -4,23 +4,27 @@ use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::backward_kernel::{attention_backward_key, attention_backward_query};
-use super::forward::MAX_HEAD_DIM;
+use super::forward::{vector_width, MAX_HEAD_DIM};
 use crate::dispatch::empty_f32;
 
 /// Floats of shared memory a cube may use: WebGPU's 16 KiB.
 const SHARED_FLOATS: usize = 16 * 1024 / 4;
 
-/// Rows per cube (one unit each): at most 32, and their two staged rows (q and dO, or k and v)
-/// in at most half the shared memory.
+/// Rows per cube (one unit each): at most 32, and their two staged rows (q and dO, or k and v;
+/// padded by one vector of up to 4 values, see the kernels) in at most half the shared
+/// memory.
 fn units(tokens: usize, head_dim: usize) -> usize {
-    tokens.min(32).min(SHARED_FLOATS / 4 / head_dim).max(1)
+    tokens
+        .min(32)
+        .min(SHARED_FLOATS / 4 / (head_dim + 4))
+        .max(1)
 }
 
 /// Rows of the other side staged per step in the rest of the shared memory (two rows of the
 /// head each, plus `extra` floats per row), at most 16. The units' own rows are padded by one
-/// value (see the kernels).
+/// vector (see the kernels).
 fn tile(units: usize, head_dim: usize, extra: usize) -> usize {
-    ((SHARED_FLOATS - 2 * units * (head_dim + 1)) / (2 * head_dim + extra)).clamp(1, 16)
+    ((SHARED_FLOATS - 2 * units * (head_dim + 4)) / (2 * head_dim + extra)).clamp(1, 16)
 }
 
 /// Gradients of frame-local attention into `dq`, `dk`, `dv` (so tests can hand in NaN-filled
@@ -52,10 +56,12 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
     let units = units(tokens, head_dim);
     let tiles = tokens.div_ceil(units) as u32;
     let client = q.client.clone();
+    let width = vector_width(head_dim);
     attention_backward_query::launch::<f32, R>(
         &client,
         CubeCount::Static(query_frames as u32 * tiles, seqs as u32, 1),
         CubeDim::new_1d(units as u32),
+        width,
         q.clone().into_tensor_arg(),
         k.clone().into_tensor_arg(),
         v.clone().into_tensor_arg(),
@@ -68,6 +74,7 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
         tokens as u32,
         window as u32,
         head_dim,
+        head_dim / width,
         units,
         tile(units, head_dim, 0),
     );
@@ -75,6 +82,7 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
         &client,
         CubeCount::Static(key_frames as u32 * tiles, seqs as u32, 1),
         CubeDim::new_1d(units as u32),
+        width,
         q.into_tensor_arg(),
         k.into_tensor_arg(),
         v.into_tensor_arg(),
@@ -87,6 +95,7 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
         tokens as u32,
         window as u32,
         head_dim,
+        head_dim / width,
         units,
         tile(units, head_dim, 2),
     );

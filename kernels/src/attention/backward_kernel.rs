@@ -10,40 +10,34 @@
 //! - [`attention_backward_key`]: one unit per key row; accumulates `dk` and `dv` over the
 //!   query rows that see it.
 //!
-//! Loops over the head are unrolled and run-time loops stay short per tile (lavapipe ends an
-//! invocation's loops after 65,535 iterations in all).
+//! As in the forward, rows are read and multiplied `N` values at a time (`vectors = head_dim /
+//! N` vectors a row), accumulators live in registers, and the units' own rows kept in shared
+//! memory are padded by one vector so the units start in different banks. Loops over the head
+//! are unrolled and run-time loops stay short per tile (lavapipe ends an invocation's loops
+//! after 65,535 iterations in all).
 
 use cubecl::prelude::*;
+
+use super::kernel::{add_row, dot_row, sum_lanes};
 
 /// Below any score: the running max starts here.
 const NEG_BIG: f32 = -1.0e30;
 
-/// `Σ_e a[a0 + e] · b[b0 + e]` over the head, four partial sums.
+/// `Σ a[a0 ..] · b[b0 ..]` over `vectors` vectors, their lanes summed.
 #[cube]
-fn dot<F: Float>(
-    a: &SharedMemory<F>,
+fn dot_shared<F: Float, N: Size>(
+    a: &SharedMemory<Vector<F, N>>,
     a0: usize,
-    b: &SharedMemory<F>,
+    b: &SharedMemory<Vector<F, N>>,
     b0: usize,
-    #[comptime] head_dim: usize,
+    #[comptime] vectors: usize,
 ) -> F {
-    let mut s0 = F::new(0.0);
-    let mut s1 = F::new(0.0);
-    let mut s2 = F::new(0.0);
-    let mut s3 = F::new(0.0);
+    let mut dot = Vector::<F, N>::new(F::new(0.0));
     #[unroll]
-    for e4 in 0..head_dim / 4 {
-        let e = e4 * 4;
-        s0 += a[a0 + e] * b[b0 + e];
-        s1 += a[a0 + e + 1] * b[b0 + e + 1];
-        s2 += a[a0 + e + 2] * b[b0 + e + 2];
-        s3 += a[a0 + e + 3] * b[b0 + e + 3];
+    for e in 0..vectors {
+        dot += a[a0 + e] * b[b0 + e];
     }
-    #[unroll]
-    for e in (head_dim / 4) * 4..head_dim {
-        s0 += a[a0 + e] * b[b0 + e];
-    }
-    (s0 + s1) + (s2 + s3)
+    sum_lanes::<F, N>(dot)
 }
 
 /// One cube per (query frame · token tile, sequence·head); one unit per query token.
@@ -53,19 +47,20 @@ fn dot<F: Float>(
 /// row, `stats = [lse, δ]`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward_query<F: Float>(
-    q: &Tensor<F>,
-    k: &Tensor<F>,
-    v: &Tensor<F>,
-    o: &Tensor<F>,
-    dout: &Tensor<F>,
-    dq: &mut Tensor<F>,
+pub fn attention_backward_query<F: Float, N: Size>(
+    q: &Tensor<Vector<F, N>>,
+    k: &Tensor<Vector<F, N>>,
+    v: &Tensor<Vector<F, N>>,
+    o: &Tensor<Vector<F, N>>,
+    dout: &Tensor<Vector<F, N>>,
+    dq: &mut Tensor<Vector<F, N>>,
     stats: &mut Tensor<F>,
     query_frames: u32,
     key_frames: u32,
     tokens: u32,
     window: u32,
     #[comptime] head_dim: usize,
+    #[comptime] vectors: usize,
     #[comptime] units: usize,
     #[comptime] key_tile: usize,
 ) {
@@ -80,24 +75,24 @@ pub fn attention_backward_query<F: Float>(
     let query_frames = query_frames as usize;
     let key_frames = key_frames as usize;
 
-    let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
+    let scale = Vector::<F, N>::new(F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32)));
     let row = (sh * query_frames + qf) * tokens + select(active, token, 0);
-    // Each unit's row is padded by one value so the units start in different banks.
-    let slot = unit * (head_dim + 1);
-    let mut shared_q = SharedMemory::<F>::new(units * (head_dim + 1));
-    let mut shared_do = SharedMemory::<F>::new(units * (head_dim + 1));
-    let mut acc = Array::<F>::new(head_dim);
-    let mut delta = F::new(0.0);
+    let slot = unit * (vectors + 1);
+    let mut q_row = Array::<Vector<F, N>>::new(vectors);
+    let mut shared_do = SharedMemory::<Vector<F, N>>::new(units * (vectors + 1));
+    let mut acc = Array::<Vector<F, N>>::new(vectors);
+    let mut delta = Vector::<F, N>::new(F::new(0.0));
     #[unroll]
-    for e in 0..head_dim {
-        shared_q[slot + e] = q[row * head_dim + e] * scale;
-        let g = dout[row * head_dim + e];
+    for e in 0..vectors {
+        q_row[e] = q[row * vectors + e] * scale;
+        let g = dout[row * vectors + e];
         shared_do[slot + e] = g;
-        delta += g * o[row * head_dim + e];
-        acc[e] = F::new(0.0);
+        delta += g * o[row * vectors + e];
+        acc[e] = Vector::<F, N>::new(F::new(0.0));
     }
-    let mut shared_k = SharedMemory::<F>::new(key_tile * head_dim);
-    let mut shared_v = SharedMemory::<F>::new(key_tile * head_dim);
+    let delta = sum_lanes::<F, N>(delta);
+    let mut shared_k = SharedMemory::<Vector<F, N>>::new(key_tile * vectors);
+    let mut shared_v = SharedMemory::<Vector<F, N>>::new(key_tile * vectors);
 
     let last = qf + key_frames - query_frames;
     let window = window as usize;
@@ -113,13 +108,13 @@ pub fn attention_backward_query<F: Float>(
     while t0 < end {
         let len = select(end - t0 < key_tile, end - t0, key_tile);
         let mut idx = unit;
-        while idx < len * head_dim {
-            shared_k[idx] = k[(keys_base + t0) * head_dim + idx];
+        while idx < len * vectors {
+            shared_k[idx] = k[(keys_base + t0) * vectors + idx];
             idx += units;
         }
         sync_cube();
         for j in 0..len {
-            let s = dot::<F>(&shared_q, slot, &shared_k, j * head_dim, head_dim);
+            let s = dot_row::<F, N>(&q_row, &shared_k, j * vectors, vectors);
             let new_max = F::max(running_max, s);
             norm = norm * F::exp(running_max - new_max) + F::exp(s - new_max);
             running_max = new_max;
@@ -134,21 +129,18 @@ pub fn attention_backward_query<F: Float>(
     while t0 < end {
         let len = select(end - t0 < key_tile, end - t0, key_tile);
         let mut idx = unit;
-        while idx < len * head_dim {
-            let offset = (keys_base + t0) * head_dim + idx;
+        while idx < len * vectors {
+            let offset = (keys_base + t0) * vectors + idx;
             shared_k[idx] = k[offset];
             shared_v[idx] = v[offset];
             idx += units;
         }
         sync_cube();
         for j in 0..len {
-            let s = dot::<F>(&shared_q, slot, &shared_k, j * head_dim, head_dim);
-            let dp = dot::<F>(&shared_do, slot, &shared_v, j * head_dim, head_dim);
+            let s = dot_row::<F, N>(&q_row, &shared_k, j * vectors, vectors);
+            let dp = dot_shared::<F, N>(&shared_do, slot, &shared_v, j * vectors, vectors);
             let ds = F::exp(s - lse) * (dp - delta);
-            #[unroll]
-            for e in 0..head_dim {
-                acc[e] += ds * shared_k[j * head_dim + e];
-            }
+            add_row::<F, N>(&mut acc, ds, &shared_k, j * vectors, vectors);
         }
         sync_cube();
         t0 += key_tile;
@@ -156,8 +148,8 @@ pub fn attention_backward_query<F: Float>(
 
     if active {
         #[unroll]
-        for e in 0..head_dim {
-            dq[row * head_dim + e] = acc[e] * scale;
+        for e in 0..vectors {
+            dq[row * vectors + e] = acc[e] * scale;
         }
         stats[row * 2] = lse;
         stats[row * 2 + 1] = delta;
@@ -171,19 +163,20 @@ pub fn attention_backward_query<F: Float>(
 /// each. Reads the `stats` of [`attention_backward_query`]; writes `dk` and `dv`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward_key<F: Float>(
-    q: &Tensor<F>,
-    k: &Tensor<F>,
-    v: &Tensor<F>,
-    dout: &Tensor<F>,
+pub fn attention_backward_key<F: Float, N: Size>(
+    q: &Tensor<Vector<F, N>>,
+    k: &Tensor<Vector<F, N>>,
+    v: &Tensor<Vector<F, N>>,
+    dout: &Tensor<Vector<F, N>>,
     stats: &Tensor<F>,
-    dk: &mut Tensor<F>,
-    dv: &mut Tensor<F>,
+    dk: &mut Tensor<Vector<F, N>>,
+    dv: &mut Tensor<Vector<F, N>>,
     query_frames: u32,
     key_frames: u32,
     tokens: u32,
     window: u32,
     #[comptime] head_dim: usize,
+    #[comptime] vectors: usize,
     #[comptime] units: usize,
     #[comptime] query_tile: usize,
 ) {
@@ -198,23 +191,22 @@ pub fn attention_backward_key<F: Float>(
     let query_frames = query_frames as usize;
     let key_frames = key_frames as usize;
 
-    let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
+    let scale = Vector::<F, N>::new(F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32)));
     let row = (sh * key_frames + kf) * tokens + select(active, token, 0);
-    // Each unit's row is padded by one value so the units start in different banks.
-    let slot = unit * (head_dim + 1);
-    let mut shared_k = SharedMemory::<F>::new(units * (head_dim + 1));
-    let mut shared_v = SharedMemory::<F>::new(units * (head_dim + 1));
-    let mut acc_k = Array::<F>::new(head_dim);
-    let mut acc_v = Array::<F>::new(head_dim);
+    let slot = unit * (vectors + 1);
+    let mut shared_k = SharedMemory::<Vector<F, N>>::new(units * (vectors + 1));
+    let mut shared_v = SharedMemory::<Vector<F, N>>::new(units * (vectors + 1));
+    let mut acc_k = Array::<Vector<F, N>>::new(vectors);
+    let mut acc_v = Array::<Vector<F, N>>::new(vectors);
     #[unroll]
-    for e in 0..head_dim {
-        shared_k[slot + e] = k[row * head_dim + e];
-        shared_v[slot + e] = v[row * head_dim + e];
-        acc_k[e] = F::new(0.0);
-        acc_v[e] = F::new(0.0);
+    for e in 0..vectors {
+        shared_k[slot + e] = k[row * vectors + e];
+        shared_v[slot + e] = v[row * vectors + e];
+        acc_k[e] = Vector::<F, N>::new(F::new(0.0));
+        acc_v[e] = Vector::<F, N>::new(F::new(0.0));
     }
-    let mut shared_q = SharedMemory::<F>::new(query_tile * head_dim);
-    let mut shared_do = SharedMemory::<F>::new(query_tile * head_dim);
+    let mut shared_q = SharedMemory::<Vector<F, N>>::new(query_tile * vectors);
+    let mut shared_do = SharedMemory::<Vector<F, N>>::new(query_tile * vectors);
     let mut shared_lse = SharedMemory::<F>::new(query_tile);
     let mut shared_delta = SharedMemory::<F>::new(query_tile);
 
@@ -239,8 +231,8 @@ pub fn attention_backward_key<F: Float>(
     while t0 < end {
         let len = select(end - t0 < query_tile, end - t0, query_tile);
         let mut idx = unit;
-        while idx < len * head_dim {
-            let at = (queries_base + t0) * head_dim + idx;
+        while idx < len * vectors {
+            let at = (queries_base + t0) * vectors + idx;
             shared_q[idx] = q[at] * scale;
             shared_do[idx] = dout[at];
             idx += units;
@@ -253,15 +245,12 @@ pub fn attention_backward_key<F: Float>(
         }
         sync_cube();
         for i in 0..len {
-            let s = dot::<F>(&shared_q, i * head_dim, &shared_k, slot, head_dim);
+            let s = dot_shared::<F, N>(&shared_q, i * vectors, &shared_k, slot, vectors);
             let p = F::exp(s - shared_lse[i]);
-            let dp = dot::<F>(&shared_do, i * head_dim, &shared_v, slot, head_dim);
+            let dp = dot_shared::<F, N>(&shared_do, i * vectors, &shared_v, slot, vectors);
             let ds = p * (dp - shared_delta[i]);
-            #[unroll]
-            for e in 0..head_dim {
-                acc_v[e] += p * shared_do[i * head_dim + e];
-                acc_k[e] += ds * shared_q[i * head_dim + e];
-            }
+            add_row::<F, N>(&mut acc_v, p, &shared_do, i * vectors, vectors);
+            add_row::<F, N>(&mut acc_k, ds, &shared_q, i * vectors, vectors);
         }
         sync_cube();
         t0 += query_tile;
@@ -269,9 +258,9 @@ pub fn attention_backward_key<F: Float>(
 
     if active {
         #[unroll]
-        for e in 0..head_dim {
-            dk[row * head_dim + e] = acc_k[e];
-            dv[row * head_dim + e] = acc_v[e];
+        for e in 0..vectors {
+            dk[row * vectors + e] = acc_k[e];
+            dv[row * vectors + e] = acc_v[e];
         }
     }
 }

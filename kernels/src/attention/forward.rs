@@ -53,7 +53,7 @@ fn key_tile(query_tile: usize, head_dim: usize) -> usize {
 
 /// Values of a head read and multiplied together (the kernel's vector width): 4 where the
 /// head divides into fours, else 2 or 1.
-fn vector_width(head_dim: usize) -> usize {
+pub(crate) fn vector_width(head_dim: usize) -> usize {
     [4, 2, 1]
         .into_iter()
         .find(|w| head_dim % w == 0)

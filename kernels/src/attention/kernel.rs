@@ -183,9 +183,20 @@ pub fn frame_attention_forward<F: Float, N: Size>(
     }
 }
 
+/// The sum of a vector's lanes.
+#[cube]
+pub(crate) fn sum_lanes<F: Float, N: Size>(v: Vector<F, N>) -> F {
+    let mut s = F::new(0.0);
+    #[unroll]
+    for lane in 0..N::value() {
+        s += v[lane];
+    }
+    s
+}
+
 /// `q_row · shared[at..at + vectors]`, the vectors' lanes summed.
 #[cube]
-fn dot_row<F: Float, N: Size>(
+pub(crate) fn dot_row<F: Float, N: Size>(
     q_row: &Array<Vector<F, N>>,
     shared: &SharedMemory<Vector<F, N>>,
     at: usize,
@@ -196,17 +207,12 @@ fn dot_row<F: Float, N: Size>(
     for e in 0..vectors {
         dot += q_row[e] * shared[at + e];
     }
-    let mut s = F::new(0.0);
-    #[unroll]
-    for lane in 0..N::value() {
-        s += dot[lane];
-    }
-    s
+    sum_lanes::<F, N>(dot)
 }
 
 /// `acc += weight · shared[at..at + vectors]`.
 #[cube]
-fn add_row<F: Float, N: Size>(
+pub(crate) fn add_row<F: Float, N: Size>(
     acc: &mut Array<Vector<F, N>>,
     weight: F,
     shared: &SharedMemory<Vector<F, N>>,
