@@ -214,8 +214,9 @@ impl<B: Backend> WorldModel<B> {
 
     /// The body shared by the full-sequence and streaming paths, from the frames'
     /// [`Self::silu_condition`] or the adaLN vectors made of it (a caller running several
-    /// passes over one frame computes the conditions of all of them at once). `states[l]` is layer l's SSM state before the input
-    /// (zeros if `None`); it is replaced by the state after the input. With
+    /// passes over one frame computes the conditions of all of them at once). `states[l]` is
+    /// layer l's SSM state before the input (zeros if `None`); it is replaced by the state
+    /// after the input. With
     /// `caches = Some((caches, commit))` layer l's attention continues `caches[l]` (and appends
     /// the input's keys/values when `commit`); with `None` the input is the whole video from
     /// frame 0.
