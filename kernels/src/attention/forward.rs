@@ -148,12 +148,13 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         _ => vec![splits, head_dim + 2, seqs * query_frames * tokens],
     };
     let partial = empty_f32(&q, &partial_shape);
+    let width = vector_width(head_dim);
     let client = q.client.clone();
     frame_attention_forward::launch::<f32, R>(
         &client,
         CubeCount::Static((query_frames * tiles) as u32, seqs as u32, splits as u32),
         CubeDim::new_1d(query_tile as u32),
-        vector_width(head_dim),
+        width,
         q.into_tensor_arg(),
         held_k.into_tensor_arg(),
         held_v.into_tensor_arg(),
@@ -169,7 +170,7 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         splits as u32,
         heads as u32,
         head_dim,
-        head_dim / vector_width(head_dim),
+        head_dim / width,
         query_tile,
         key_tile(query_tile, head_dim),
         token_major,

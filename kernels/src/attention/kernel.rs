@@ -105,30 +105,21 @@ pub fn frame_attention_forward<F: Float, N: Size>(
     while t0 < end {
         let remaining = end - t0;
         let len = select(remaining < key_tile, remaining, key_tile);
-        // Stage the tile; slots past its end hold zeros, so their zero weights meet no NaN.
-        #[unroll]
-        for step in 0..(key_tile * vectors + query_tile - 1) / query_tile {
-            let idx = step * query_tile + unit;
-            if idx < key_tile * vectors {
-                let j = idx / vectors;
-                let e = idx % vectors;
-                let key = t0 + j;
-                let mut key_vec = Vector::<F, N>::new(F::new(0.0));
-                let mut value_vec = Vector::<F, N>::new(F::new(0.0));
-                if j < len {
-                    if key < held_tokens {
-                        let at = (held_base + key) * vectors + e;
-                        key_vec = held_k[at];
-                        value_vec = held_v[at];
-                    } else {
-                        let at = (new_base + key - held_tokens) * vectors + e;
-                        key_vec = k[at];
-                        value_vec = v[at];
-                    }
-                }
-                shared_k[idx] = key_vec;
-                shared_v[idx] = value_vec;
+        // Stage the tile's keys and values (the loops below read only its first `len`).
+        let mut idx = unit;
+        while idx < len * vectors {
+            let key = t0 + idx / vectors;
+            let e = idx % vectors;
+            if key < held_tokens {
+                let at = (held_base + key) * vectors + e;
+                shared_k[idx] = held_k[at];
+                shared_v[idx] = held_v[at];
+            } else {
+                let at = (new_base + key - held_tokens) * vectors + e;
+                shared_k[idx] = k[at];
+                shared_v[idx] = v[at];
             }
+            idx += query_tile;
         }
         sync_cube();
 

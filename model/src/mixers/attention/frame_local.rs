@@ -208,7 +208,8 @@ impl<B: Backend> FrameLocalAttention<B> {
                 _ => None,
             };
             let all_or_none = biases.is_some() || layers.iter().all(|l| l.bias.is_none());
-            let (table, products) = match cache {
+            let mut cache = cache;
+            let products = match cache.as_deref_mut() {
                 // Streaming: one product with the three weights side by side, packed once
                 // per cache.
                 Some(cache) if all_or_none => {
@@ -216,25 +217,19 @@ impl<B: Backend> FrameLocalAttention<B> {
                         Tensor::cat(layers.iter().map(|l| l.weight.val()).collect(), 1)
                     });
                     let y = burn::tensor::module::linear(x.clone(), weight, None);
-                    let products = QkvProducts::Packed(y.reshape([b, f, h * w, 3 * nh, hd]));
-                    (cache.rope_table(first_frame, f, upload), products)
+                    QkvProducts::Packed(y.reshape([b, f, h * w, 3 * nh, hd]))
                 }
-                cache => {
-                    let table = match cache {
-                        Some(cache) => cache.rope_table(first_frame, f, upload),
-                        None => upload(),
+                _ => QkvProducts::Separate(layers.map(|l| {
+                    let y = match biases {
+                        Some(_) => burn::tensor::module::linear(x.clone(), l.weight.val(), None),
+                        None => linear(l, x.clone()),
                     };
-                    let products = layers.map(|l| {
-                        let y = match biases {
-                            Some(_) => {
-                                burn::tensor::module::linear(x.clone(), l.weight.val(), None)
-                            }
-                            None => linear(l, x.clone()),
-                        };
-                        y.reshape([b, f, h * w, nh, hd])
-                    });
-                    (table, QkvProducts::Separate(products))
-                }
+                    y.reshape([b, f, h * w, nh, hd])
+                })),
+            };
+            let table = match cache {
+                Some(cache) => cache.rope_table(first_frame, f, upload),
+                None => upload(),
             };
             let [q, k, v] = qkv_rope(products, biases, table, axes, [h, w]);
             return Qkv { q, k, v };

@@ -96,31 +96,28 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset<T: GpuTarget>(
         session.set_sampling_steps(3);
         let noise = random_frames(&cfg, b, 1, &mut rng);
         let next = cond.frames(f - 1, 1);
+        let compare = |what: &str, got: Tensor<T::B, 5>, want: Tensor<B, 5>| {
+            assert_close_slices(
+                &format!("{preset}: GPU {what} vs ndarray"),
+                &crate::tolerance::to_vec(got),
+                &crate::tolerance::to_vec(want),
+                rel_tol,
+                5e-5,
+            )
+        };
         let want = reference.denoise_and_commit(noise.clone(), &next);
         let got = session.denoise_and_commit(
             move_tensor(noise, &device),
             &move_conditions(&next, &device),
         );
-        assert_close_slices(
-            &format!("{preset}: GPU generated frame vs ndarray"),
-            &crate::tolerance::to_vec(got),
-            &crate::tolerance::to_vec(want),
-            rel_tol,
-            5e-5,
-        );
+        compare("generated frame", got, want);
         let later = random_frames(&cfg, b, 1, &mut rng);
         let want = reference.commit(later.clone(), &next);
         let got = session.commit(
             move_tensor(later, &device),
             &move_conditions(&next, &device),
         );
-        assert_close_slices(
-            &format!("{preset}: GPU commit after a generated frame vs ndarray"),
-            &crate::tolerance::to_vec(got),
-            &crate::tolerance::to_vec(want),
-            rel_tol,
-            5e-5,
-        );
+        compare("commit after a generated frame", got, want);
     }
 }
 
