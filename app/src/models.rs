@@ -85,14 +85,23 @@ pub fn load_model<B: Backend>(path: &Path, device: &B::Device) -> Result<LoadedM
     })
 }
 
-/// A dreamed `scene` (`size` cells, `res` pixels) driven by `model`, with `euler_steps`
-/// denoising steps per frame (the model's `sampling_steps` if `None`).
+/// How a dreamed frame is sampled; `None` keeps the model's own setting.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sampling {
+    /// Denoising (Euler) steps per frame (`sampling_steps`).
+    pub euler_steps: Option<usize>,
+    /// Noise level at which a dreamed frame is committed to the history (`history_noise`).
+    pub history_noise: Option<f32>,
+}
+
+/// A dreamed `scene` (`size` cells, `res` pixels) driven by `model`, sampled as `sampling`
+/// says.
 pub fn dream_env<B: Backend>(
     model: &LoadedModel<B>,
     scene: SceneKind,
     size: usize,
     res: usize,
-    euler_steps: Option<usize>,
+    sampling: Sampling,
     device: &B::Device,
 ) -> Result<DreamEnv<B>> {
     let real: Box<dyn Env> = make_scene(scene, size, res)?;
@@ -104,10 +113,23 @@ pub fn dream_env<B: Backend>(
             scene.name()
         )
     })?;
-    if let Some(steps) = euler_steps {
+    if let Some(steps) = sampling.euler_steps {
         env.session_mut().set_sampling_steps(steps);
     }
+    if let Some(tau) = sampling.history_noise {
+        env.session_mut().set_history_noise(tau);
+    }
     Ok(env)
+}
+
+/// Parses `--history-noise`: a noise level in [0, 1).
+pub fn parse_history_noise(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(t) if (0.0..1.0).contains(&t) => Ok(t),
+        _ => Err(format!(
+            "'{s}' is not a history noise level (expected a number in [0, 1))"
+        )),
+    }
 }
 
 /// Parses `--euler-steps`: a whole number from 1 to 64.

@@ -54,19 +54,30 @@ const OPTS: GenerateOptions = GenerateOptions {
     steps: 3,
     prefill_chunk: 16,
     seed: 3,
+    history_noise: 0.0,
 };
 
 #[test]
 fn batched_generation_equals_the_sessions_own_sampler() {
+    for history_noise in [0.0, 0.2] {
+        generation_equals_the_sessions_own_sampler(GenerateOptions {
+            history_noise,
+            ..OPTS
+        });
+    }
+}
+
+fn generation_equals_the_sessions_own_sampler(opts: GenerateOptions) {
     let eps = episodes(Protocol::Reasoning, 3, 3, 1);
     let weights = model();
     let mut session = WorldSession::new(weights.clone(), Default::default());
-    let ours = generate_batch(&mut session, &[&eps[0]], &OPTS, &mut || {}).unwrap();
+    let ours = generate_batch(&mut session, &[&eps[0]], &opts, &mut || {}).unwrap();
 
     let cfg = WorldModelConfig::tiny();
     let dev = Default::default();
     let mut reference = WorldSession::new(weights, dev);
-    reference.set_sampling_steps(OPTS.steps);
+    reference.set_sampling_steps(opts.steps);
+    reference.set_history_noise(opts.history_noise);
     let e = &eps[0];
     reference.prefill(
         frames_tensor::<B>(&[e], 0..3, cfg.resolution, &dev).unwrap(),
@@ -74,7 +85,7 @@ fn batched_generation_equals_the_sessions_own_sampler() {
     );
     for k in 0..3 {
         let cond = conditions::<B>(&[e], 3 + k..4 + k, &cfg, &dev).unwrap();
-        let frame = reference.generate_frames(&cond, noise_seed(OPTS.seed, e.index, k));
+        let frame = reference.generate_frames(&cond, noise_seed(opts.seed, e.index, k));
         let [_, _, h, w, c] = frame.dims();
         assert_eq!(
             ours[0][k],
@@ -87,7 +98,7 @@ fn batched_generation_equals_the_sessions_own_sampler() {
     other.frames[..3]
         .iter_mut()
         .for_each(|f| f.rgb.iter_mut().for_each(|v| *v = 255 - *v));
-    let flipped = generate_batch(&mut session, &[&other], &OPTS, &mut || {}).unwrap();
+    let flipped = generate_batch(&mut session, &[&other], &opts, &mut || {}).unwrap();
     assert!(flipped[0] != ours[0], "the context is ignored");
 }
 

@@ -272,6 +272,14 @@ fn damaged_or_mismatched_checkpoints_are_rejected_with_clear_errors() {
         }
         other => panic!("expected ConfigMismatch, got {:?}", other.err()),
     }
+    // The history noise is a sampling setting: a config differing only there still matches,
+    // and the checkpoint keeps its own.
+    let noisy = WorldModelConfig {
+        history_noise: Some(0.25),
+        ..WorldModelConfig::tiny()
+    };
+    let loaded = load_for_inference_checked::<B>(&out, &noisy, &dev).unwrap();
+    assert_eq!(loaded.config().history_noise, None);
 
     let case = |name: &str| {
         let dir = out.join(format!("case-{name}"));

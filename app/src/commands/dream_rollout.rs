@@ -14,7 +14,7 @@ use super::backend::{run_on, OnBackend};
 use super::rollout::{write_sheet, RolloutArgs};
 use super::{make_policy, resolve_size};
 use crate::media;
-use crate::models::{checkpoint_for, dream_env, load_model};
+use crate::models::{checkpoint_for, dream_env, load_model, Sampling};
 
 pub fn run(args: RolloutArgs) -> Result<()> {
     run_on(args.model_backend, Job(args))
@@ -42,7 +42,10 @@ fn dream<B: Backend>(args: &RolloutArgs, device: &B::Device) -> Result<()> {
         args.scene,
         size,
         args.resolution,
-        args.euler_steps,
+        Sampling {
+            euler_steps: args.euler_steps,
+            history_noise: args.history_noise,
+        },
         device,
     )?;
     let mut policy = make_policy(&args.policy, &env, policy_seed(args.seed))?;

@@ -70,6 +70,10 @@ pub struct EvalArgs {
     /// Euler steps per generated frame [default: each model's sampling_steps].
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Noise level in [0, 1) at which each generated frame is committed to the model's history
+    /// (later frames then lean less on its errors) [default: each model's history_noise].
+    #[arg(long, value_name = "TAU", value_parser = crate::models::parse_history_noise)]
+    pub history_noise: Option<f32>,
     /// Output directory [default: eval-PROTOCOL].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -114,6 +118,12 @@ struct Loaded<B: Backend> {
 
 fn config(m: &Loaded<impl Backend>) -> &WorldModelConfig {
     m.model.config()
+}
+
+/// The history noise `m` is evaluated with: --history-noise, else its config's.
+fn history_noise(args: &EvalArgs, m: &Loaded<impl Backend>) -> f32 {
+    args.history_noise
+        .unwrap_or(config(m).history_noise_level() as f32)
 }
 
 /// Loads every checkpoint (EMA weights), labelled by preset name (made unique).
@@ -261,6 +271,7 @@ fn evaluate<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
                 steps: args.steps.unwrap_or(config(m).sampling_steps),
                 prefill_chunk: args.prefill_chunk,
                 seed: s.seed,
+                history_noise: history_noise(args, m),
             };
             let outputs = evaluate_batch(&mut sessions[mi], &episodes, &opts, &mut || {
                 bar.inc(end as u64 - start as u64)
@@ -316,6 +327,7 @@ fn evaluate<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
                 train_step: m.step,
                 params: m.model.num_params(),
                 sampling_steps: args.steps.unwrap_or(config(m).sampling_steps),
+                history_noise: history_noise(args, m),
                 scores: ModelScores::from_episodes(sc),
             })
             .collect(),

@@ -72,6 +72,11 @@ pub struct RolloutArgs {
     /// shipped ones]. Fewer is faster and blurrier: see the README's measurements.
     #[arg(long, value_name = "N", value_parser = crate::models::parse_euler_steps)]
     pub euler_steps: Option<usize>,
+    /// When dreaming: noise level in [0, 1) at which each dreamed frame is committed to the
+    /// model's memory, so later frames lean less on its errors [default: the model's
+    /// history_noise].
+    #[arg(long, value_name = "TAU", value_parser = crate::models::parse_history_noise)]
+    pub history_noise: Option<f32>,
     /// When dreaming: compute backend of the model. `cuda` needs a build with `--features cuda`.
     #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     pub model_backend: BackendKind,

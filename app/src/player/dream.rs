@@ -12,7 +12,7 @@ use scenes::SceneKind;
 
 use crate::commands::backend::{run_on, BackendKind, OnBackend};
 use crate::commands::make_scene;
-use crate::models::{checkpoint_for, dream_env, load_model, LoadedModel};
+use crate::models::{checkpoint_for, dream_env, load_model, LoadedModel, Sampling};
 use crate::player::sim::{EnvFactory, PaneEnv};
 
 /// The pane factory of dreamed play. Loads the first scene's model now, so a missing or
@@ -22,7 +22,7 @@ pub fn dream_factory(
     checkpoint: Option<PathBuf>,
     size: usize,
     res: usize,
-    euler_steps: Option<usize>,
+    sampling: Sampling,
     backend: BackendKind,
 ) -> Result<EnvFactory> {
     run_on(
@@ -32,7 +32,7 @@ pub fn dream_factory(
             checkpoint,
             size,
             res,
-            euler_steps,
+            sampling,
         },
     )
 }
@@ -42,7 +42,7 @@ struct Job {
     checkpoint: Option<PathBuf>,
     size: usize,
     res: usize,
-    euler_steps: Option<usize>,
+    sampling: Sampling,
 }
 
 impl OnBackend for Job {
@@ -58,7 +58,7 @@ impl OnBackend for Job {
             checkpoint,
             size,
             res,
-            euler_steps,
+            sampling,
             ..
         } = self;
         Ok(Box::new(move |kind| {
@@ -69,7 +69,7 @@ impl OnBackend for Job {
                 models.insert(kind, loaded);
             }
             let loaded = &models[&kind];
-            let dream = dream_env(loaded, kind, size, res, euler_steps, &device)
+            let dream = dream_env(loaded, kind, size, res, sampling, &device)
                 .map_err(|e| format!("{e:#}"))?;
             let real = make_scene(kind, size, res).map_err(|e| format!("{e:#}"))?;
             Ok(vec![

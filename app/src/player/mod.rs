@@ -74,6 +74,10 @@ pub struct PlayArgs {
     /// ones]. Fewer is faster and blurrier: see the README's measurements.
     #[arg(long, value_name = "N", value_parser = crate::models::parse_euler_steps)]
     pub euler_steps: Option<usize>,
+    /// Noise level in [0, 1) at which each dreamed frame is committed to the model's memory,
+    /// so later frames lean less on its errors [default: the model's history_noise].
+    #[arg(long, value_name = "TAU", value_parser = crate::models::parse_history_noise)]
+    pub history_noise: Option<f32>,
     /// Compute backend of the world model: ndarray (CPU), wgpu or cuda (a `--features cuda`
     /// build).
     #[arg(long, value_enum, default_value_t = crate::commands::backend::BackendKind::Ndarray)]
@@ -115,7 +119,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
             args.checkpoint.clone(),
             args.size,
             args.res,
-            args.euler_steps,
+            crate::models::Sampling {
+                euler_steps: args.euler_steps,
+                history_noise: args.history_noise,
+            },
             args.model_backend,
         )
         .context("memworld play --dream")?

@@ -10,21 +10,15 @@ use crate::dispatch::empty_f32;
 /// Floats of shared memory a cube may use: WebGPU's 16 KiB.
 const SHARED_FLOATS: usize = 16 * 1024 / 4;
 
-/// Rows per cube (one unit each): at most 32, and their two staged rows (q and dO, or k and v;
-/// padded by one vector of up to 4 values, see the kernels) in at most half the shared
-/// memory.
-fn units(tokens: usize, head_dim: usize) -> usize {
-    tokens
-        .min(32)
-        .min(SHARED_FLOATS / 4 / (head_dim + 4))
-        .max(1)
+/// Rows per cube (one unit each, its own rows in registers).
+fn units(tokens: usize) -> usize {
+    tokens.min(32)
 }
 
-/// Rows of the other side staged per step in the rest of the shared memory (two rows of the
-/// head each, plus `extra` floats per row), at most 16. The units' own rows are padded by one
-/// vector (see the kernels).
-fn tile(units: usize, head_dim: usize, extra: usize) -> usize {
-    ((SHARED_FLOATS - 2 * units * (head_dim + 4)) / (2 * head_dim + extra)).clamp(1, 16)
+/// Rows of the other side staged per step in shared memory (two rows of the head each, plus
+/// `extra` floats per row), at most 16.
+fn tile(head_dim: usize, extra: usize) -> usize {
+    (SHARED_FLOATS / (2 * head_dim + extra)).clamp(1, 16)
 }
 
 /// Gradients of frame-local attention into `dq`, `dk`, `dv` (so tests can hand in NaN-filled
@@ -53,7 +47,7 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
         "frame attention backward: head_dim {head_dim} > {MAX_HEAD_DIM}"
     );
     let stats = empty_f32(&q, &[seqs * query_frames * tokens, 2]);
-    let units = units(tokens, head_dim);
+    let units = units(tokens);
     let tiles = tokens.div_ceil(units) as u32;
     let client = q.client.clone();
     let width = vector_width(head_dim);
@@ -76,27 +70,29 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
         head_dim,
         head_dim / width,
         units,
-        tile(units, head_dim, 0),
+        tile(head_dim, 0),
     );
-    attention_backward_key::launch::<f32, R>(
-        &client,
-        CubeCount::Static(key_frames as u32 * tiles, seqs as u32, 1),
-        CubeDim::new_1d(units as u32),
-        width,
-        q.into_tensor_arg(),
-        k.into_tensor_arg(),
-        v.into_tensor_arg(),
-        dout.into_tensor_arg(),
-        stats.into_tensor_arg(),
-        dk.into_tensor_arg(),
-        dv.into_tensor_arg(),
-        query_frames as u32,
-        key_frames as u32,
-        tokens as u32,
-        window as u32,
-        head_dim,
-        head_dim / width,
-        units,
-        tile(units, head_dim, 2),
-    );
+    for (grad, values) in [(dv, true), (dk, false)] {
+        attention_backward_key::launch::<f32, R>(
+            &client,
+            CubeCount::Static(key_frames as u32 * tiles, seqs as u32, 1),
+            CubeDim::new_1d(units as u32),
+            width,
+            q.clone().into_tensor_arg(),
+            k.clone().into_tensor_arg(),
+            v.clone().into_tensor_arg(),
+            dout.clone().into_tensor_arg(),
+            stats.clone().into_tensor_arg(),
+            grad.into_tensor_arg(),
+            query_frames as u32,
+            key_frames as u32,
+            tokens as u32,
+            window as u32,
+            head_dim,
+            head_dim / width,
+            units,
+            tile(head_dim, 2),
+            values,
+        );
+    }
 }

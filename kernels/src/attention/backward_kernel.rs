@@ -7,14 +7,17 @@
 //!
 //! - [`attention_backward_query`]: one unit per query row; finds the row's `lse` (first pass
 //!   over its keys) and `δ`, then accumulates `dq` (second pass); writes `lse` and `δ` for
-//! - [`attention_backward_key`]: one unit per key row; accumulates `dk` and `dv` over the
-//!   query rows that see it.
+//! - [`attention_backward_key`]: one unit per key row, launched twice: once accumulating `dv`
+//!   over the query rows that see it, once `dk`. Split so that each launch keeps the rows it
+//!   reads for every query (k, or k and v) and its one accumulator in registers: both
+//!   accumulators and both rows would not fit, and rows kept in shared memory made every
+//!   product wait on a shared-memory read of its own.
 //!
 //! As in the forward, rows are read and multiplied `N` values at a time (`vectors = head_dim /
-//! N` vectors a row), accumulators live in registers, and the units' own rows kept in shared
-//! memory are padded by one vector so the units start in different banks. Loops over the head
-//! are unrolled and run-time loops stay short per tile (lavapipe ends an invocation's loops
-//! after 65,535 iterations in all).
+//! N` vectors a row), a unit's own rows and accumulators live in registers, and the rows of
+//! the other side are staged tile by tile in shared memory, where all units read the same
+//! address at once. Loops over the head are unrolled and run-time loops stay short per tile
+//! (lavapipe ends an invocation's loops after 65,535 iterations in all).
 
 use cubecl::prelude::*;
 
@@ -22,23 +25,6 @@ use super::kernel::{add_row, dot_row, sum_lanes};
 
 /// Below any score: the running max starts here.
 const NEG_BIG: f32 = -1.0e30;
-
-/// `Σ a[a0 ..] · b[b0 ..]` over `vectors` vectors, their lanes summed.
-#[cube]
-fn dot_shared<F: Float, N: Size>(
-    a: &SharedMemory<Vector<F, N>>,
-    a0: usize,
-    b: &SharedMemory<Vector<F, N>>,
-    b0: usize,
-    #[comptime] vectors: usize,
-) -> F {
-    let mut dot = Vector::<F, N>::new(F::new(0.0));
-    #[unroll]
-    for e in 0..vectors {
-        dot += a[a0 + e] * b[b0 + e];
-    }
-    sum_lanes::<F, N>(dot)
-}
 
 /// One cube per (query frame · token tile, sequence·head); one unit per query token.
 ///
@@ -77,16 +63,15 @@ pub fn attention_backward_query<F: Float, N: Size>(
 
     let scale = Vector::<F, N>::new(F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32)));
     let row = (sh * query_frames + qf) * tokens + select(active, token, 0);
-    let slot = unit * (vectors + 1);
     let mut q_row = Array::<Vector<F, N>>::new(vectors);
-    let mut shared_do = SharedMemory::<Vector<F, N>>::new(units * (vectors + 1));
+    let mut do_row = Array::<Vector<F, N>>::new(vectors);
     let mut acc = Array::<Vector<F, N>>::new(vectors);
     let mut delta = Vector::<F, N>::new(F::new(0.0));
     #[unroll]
     for e in 0..vectors {
         q_row[e] = q[row * vectors + e] * scale;
         let g = dout[row * vectors + e];
-        shared_do[slot + e] = g;
+        do_row[e] = g;
         delta += g * o[row * vectors + e];
         acc[e] = Vector::<F, N>::new(F::new(0.0));
     }
@@ -138,7 +123,7 @@ pub fn attention_backward_query<F: Float, N: Size>(
         sync_cube();
         for j in 0..len {
             let s = dot_row::<F, N>(&q_row, &shared_k, j * vectors, vectors);
-            let dp = dot_shared::<F, N>(&shared_do, slot, &shared_v, j * vectors, vectors);
+            let dp = dot_row::<F, N>(&do_row, &shared_v, j * vectors, vectors);
             let ds = F::exp(s - lse) * (dp - delta);
             add_row::<F, N>(&mut acc, ds, &shared_k, j * vectors, vectors);
         }
@@ -160,7 +145,8 @@ pub fn attention_backward_query<F: Float, N: Size>(
 ///
 /// Key frame `kf` is seen by the query frames (as key frames) `qf` with `kf ≤ qf` and
 /// `qf − kf < window` (`window = 0`: all later ones) that are query frames, every token of
-/// each. Reads the `stats` of [`attention_backward_query`]; writes `dk` and `dv`.
+/// each. Reads the `stats` of [`attention_backward_query`]; writes `dv` into `grad` when
+/// `values`, else `dk`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward_key<F: Float, N: Size>(
@@ -169,8 +155,7 @@ pub fn attention_backward_key<F: Float, N: Size>(
     v: &Tensor<Vector<F, N>>,
     dout: &Tensor<Vector<F, N>>,
     stats: &Tensor<F>,
-    dk: &mut Tensor<Vector<F, N>>,
-    dv: &mut Tensor<Vector<F, N>>,
+    grad: &mut Tensor<Vector<F, N>>,
     query_frames: u32,
     key_frames: u32,
     tokens: u32,
@@ -179,6 +164,7 @@ pub fn attention_backward_key<F: Float, N: Size>(
     #[comptime] vectors: usize,
     #[comptime] units: usize,
     #[comptime] query_tile: usize,
+    #[comptime] values: bool,
 ) {
     let tokens = tokens as usize;
     let tiles = (tokens + units - 1) / units;
@@ -193,17 +179,16 @@ pub fn attention_backward_key<F: Float, N: Size>(
 
     let scale = Vector::<F, N>::new(F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32)));
     let row = (sh * key_frames + kf) * tokens + select(active, token, 0);
-    let slot = unit * (vectors + 1);
-    let mut shared_k = SharedMemory::<Vector<F, N>>::new(units * (vectors + 1));
-    let mut shared_v = SharedMemory::<Vector<F, N>>::new(units * (vectors + 1));
-    let mut acc_k = Array::<Vector<F, N>>::new(vectors);
-    let mut acc_v = Array::<Vector<F, N>>::new(vectors);
+    let mut k_row = Array::<Vector<F, N>>::new(vectors);
+    let mut v_row = Array::<Vector<F, N>>::new(comptime!(if values { 1 } else { vectors }));
+    let mut acc = Array::<Vector<F, N>>::new(vectors);
     #[unroll]
     for e in 0..vectors {
-        shared_k[slot + e] = k[row * vectors + e];
-        shared_v[slot + e] = v[row * vectors + e];
-        acc_k[e] = Vector::<F, N>::new(F::new(0.0));
-        acc_v[e] = Vector::<F, N>::new(F::new(0.0));
+        k_row[e] = k[row * vectors + e];
+        if comptime!(!values) {
+            v_row[e] = v[row * vectors + e];
+        }
+        acc[e] = Vector::<F, N>::new(F::new(0.0));
     }
     let mut shared_q = SharedMemory::<Vector<F, N>>::new(query_tile * vectors);
     let mut shared_do = SharedMemory::<Vector<F, N>>::new(query_tile * vectors);
@@ -245,12 +230,20 @@ pub fn attention_backward_key<F: Float, N: Size>(
         }
         sync_cube();
         for i in 0..len {
-            let s = dot_shared::<F, N>(&shared_q, i * vectors, &shared_k, slot, vectors);
-            let p = F::exp(s - shared_lse[i]);
-            let dp = dot_shared::<F, N>(&shared_do, i * vectors, &shared_v, slot, vectors);
-            let ds = p * (dp - shared_delta[i]);
-            add_row::<F, N>(&mut acc_v, p, &shared_do, i * vectors, vectors);
-            add_row::<F, N>(&mut acc_k, ds, &shared_q, i * vectors, vectors);
+            let p =
+                F::exp(dot_row::<F, N>(&k_row, &shared_q, i * vectors, vectors) - shared_lse[i]);
+            if comptime!(values) {
+                add_row::<F, N>(&mut acc, p, &shared_do, i * vectors, vectors);
+            } else {
+                let dp = dot_row::<F, N>(&v_row, &shared_do, i * vectors, vectors);
+                add_row::<F, N>(
+                    &mut acc,
+                    p * (dp - shared_delta[i]),
+                    &shared_q,
+                    i * vectors,
+                    vectors,
+                );
+            }
         }
         sync_cube();
         t0 += query_tile;
@@ -259,8 +252,7 @@ pub fn attention_backward_key<F: Float, N: Size>(
     if active {
         #[unroll]
         for e in 0..vectors {
-            dk[row * vectors + e] = acc_k[e];
-            dv[row * vectors + e] = acc_v[e];
+            grad[row * vectors + e] = acc[e];
         }
     }
 }

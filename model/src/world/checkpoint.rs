@@ -351,7 +351,8 @@ pub fn config_differences(expected: &WorldModelConfig, found: &WorldModelConfig)
 
 /// Reads and checks `config.json` and `state.json` of the checkpoint at
 /// `path` (a checkpoint directory or a run directory). With `expected`, a checkpoint trained
-/// with another config is rejected.
+/// with another config is rejected; the history noise, a sampling setting that does not change
+/// the weights, may differ.
 pub fn open_checkpoint(
     path: &Path,
     expected: Option<&WorldModelConfig>,
@@ -374,7 +375,11 @@ pub fn open_checkpoint(
         ));
     }
     if let Some(expected) = expected {
-        if expected != &config {
+        let same_weights = WorldModelConfig {
+            history_noise: expected.history_noise,
+            ..config.clone()
+        };
+        if expected != &same_weights {
             return Err(WorldError::ConfigMismatch {
                 path: dir,
                 expected: expected.name.clone(),

@@ -77,6 +77,11 @@ pub struct WorldModelConfig {
     /// Rotary base of the attention. Default: 10000
     #[config(default = 10000.0)]
     pub rope_theta: f64,
+    /// Noise level τ at which a generated frame is committed to the history: the frame enters
+    /// the state and cache as (1 − τ)·x̂ + τ·ε, so later frames lean less on its errors (the
+    /// "stabilising" history noise of diffusion forcing). `None` (and configs written before
+    /// the field existed) commits it clean, as 0 does.
+    pub history_noise: Option<f64>,
 }
 
 /// Every preset name `WorldModelConfig::preset` accepts.
@@ -140,6 +145,7 @@ impl WorldModelConfig {
             clip_frames: 8,
             freq_dim: 64,
             rope_theta: 10000.0,
+            history_noise: None,
         }
     }
 
@@ -169,6 +175,7 @@ impl WorldModelConfig {
             clip_frames: 16,
             freq_dim: 256,
             rope_theta: 10000.0,
+            history_noise: None,
         }
     }
 
@@ -249,6 +256,11 @@ impl WorldModelConfig {
     /// Tokens per side of a frame (resolution / patch).
     pub fn grid(&self) -> usize {
         self.resolution / self.patch
+    }
+
+    /// The noise level at which generated frames are committed (`history_noise`, 0 if unset).
+    pub fn history_noise_level(&self) -> f64 {
+        self.history_noise.unwrap_or(0.0)
     }
 
     /// Tokens per frame.
@@ -345,6 +357,12 @@ impl WorldModelConfig {
         }
         if self.sampling_steps == 0 || self.clip_frames == 0 {
             return bad("sampling_steps and clip_frames must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.history_noise_level()) {
+            return bad(format!(
+                "history_noise {} must be in [0, 1)",
+                self.history_noise_level()
+            ));
         }
         if self.n_actions == Some(0) || self.pose_dim == Some(0) {
             return bad("n_actions and pose_dim must be positive when present".into());

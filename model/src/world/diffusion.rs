@@ -195,6 +195,12 @@ pub fn initial_noise<B: Backend>(shape: [usize; 5], seed: u64, device: &B::Devic
     gaussian(shape, &mut Rng::new(seed), device)
 }
 
+/// The seed of the noise with which the frame generated from `seed` is committed to the
+/// history at a history noise level above 0 (a stream apart from the frame's starting noise).
+pub fn history_noise_seed(seed: u64) -> u64 {
+    seed ^ 0x9E37_79B9_7F4A_7C15
+}
+
 /// One Euler step of dx/dτ = v from τ to τ_next (τ_next < τ moves toward the data).
 pub fn euler_step<B: Backend>(
     x: Tensor<B, 5>,
@@ -220,14 +226,35 @@ pub fn sample_next_full<B: Backend>(
     steps: usize,
     seed: u64,
 ) -> Tensor<B, 5> {
+    let [b, n, ..] = history.dims();
+    let history_tau = vec![0.0; b * n];
+    sample_next_full_after(model, history, &history_tau, cond_all, steps, seed)
+}
+
+/// [`sample_next_full`] after a history whose frames sit at the noise levels `history_tau`
+/// (row-major `[batch, n]`; generated frames committed with history noise).
+pub fn sample_next_full_after<B: Backend>(
+    model: &WorldModel<B>,
+    history: Tensor<B, 5>,
+    history_tau: &[f32],
+    cond_all: &FrameConditions<B>,
+    steps: usize,
+    seed: u64,
+) -> Tensor<B, 5> {
     let [b, n, h, w, c] = history.dims();
+    assert_eq!(
+        history_tau.len(),
+        b * n,
+        "one noise level per history frame"
+    );
     let device = history.device();
     let mut x = initial_noise::<B>([b, 1, h, w, c], seed, &device);
     let taus = euler_taus(steps);
     for i in 0..steps {
-        let mut tau = vec![0.0f32; b * (n + 1)];
+        let mut tau = Vec::with_capacity(b * (n + 1));
         for bi in 0..b {
-            tau[bi * (n + 1) + n] = taus[i];
+            tau.extend_from_slice(&history_tau[bi * n..(bi + 1) * n]);
+            tau.push(taus[i]);
         }
         let tau = Tensor::from_data(TensorData::new(tau, [b, n + 1]), &device);
         let input = if n == 0 {

@@ -8,7 +8,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::diffusion::{euler_step, euler_taus, initial_noise};
+use super::diffusion::{euler_step, euler_taus, history_noise_seed, initial_noise};
 use super::model::{FrameConditions, LayerConditions, WorldModel};
 use super::packed::PackedAda;
 use crate::mixers::attention::KvCache;
@@ -24,6 +24,8 @@ pub struct WorldSession<B: Backend> {
     caches: Vec<Option<KvCache<B>>>,
     frames: usize,
     steps: usize,
+    /// Noise level at which generated frames are committed (`WorldModelConfig::history_noise`).
+    history_noise: f32,
     /// The adaLN weights of every layer side by side, where the fused kernels serve.
     packed_ada: Option<PackedAda<B>>,
 }
@@ -32,6 +34,7 @@ impl<B: Backend> WorldSession<B> {
     /// An empty session; it samples with the config's `sampling_steps`.
     pub fn new(model: WorldModel<B>, device: B::Device) -> Self {
         let steps = model.config().sampling_steps;
+        let history_noise = model.config().history_noise_level() as f32;
         let packed_ada = PackedAda::new(&model);
         let mut s = Self {
             model,
@@ -40,6 +43,7 @@ impl<B: Backend> WorldSession<B> {
             caches: Vec::new(),
             frames: 0,
             steps,
+            history_noise,
             packed_ada,
         };
         s.reset();
@@ -107,6 +111,20 @@ impl<B: Backend> WorldSession<B> {
     pub fn set_sampling_steps(&mut self, steps: usize) {
         assert!(steps > 0, "the sampler needs at least one step");
         self.steps = steps;
+    }
+
+    /// Noise level at which generated frames are committed (0: clean).
+    pub fn history_noise(&self) -> f32 {
+        self.history_noise
+    }
+
+    /// Commit generated frames at noise level `tau` from now on (0 commits them clean).
+    pub fn set_history_noise(&mut self, tau: f32) {
+        assert!(
+            (0.0..1.0).contains(&tau),
+            "the history noise is a level in [0, 1)"
+        );
+        self.history_noise = tau;
     }
 
     /// Commit clean context frames (τ = 0) in one chunked pass. May be called again to append.
@@ -187,7 +205,8 @@ impl<B: Backend> WorldSession<B> {
 
     /// Generate and commit the next frame: `sampling_steps` Euler passes from the noise of
     /// `seed` (the same noise as [`super::diffusion::sample_next_full`]), clamp to [-1, 1],
-    /// then one commit pass.
+    /// then one commit pass (at the history noise level, with the noise of
+    /// [`history_noise_seed`]`(seed)`).
     ///
     /// # Shapes
     /// - cond: `[batch, 1]`; returns `[batch, 1, H, W, C]`
@@ -199,30 +218,38 @@ impl<B: Backend> WorldSession<B> {
         };
         let cfg = self.model.config();
         let (r, c) = (cfg.resolution, cfg.channels);
-        let x = initial_noise::<B>([batch, 1, r, r, c], seed, &self.device);
-        self.denoise_and_commit(x, cond)
+        let shape = [batch, 1, r, r, c];
+        let x = initial_noise::<B>(shape, seed, &self.device);
+        let commit_noise = (self.history_noise > 0.0)
+            .then(|| initial_noise::<B>(shape, history_noise_seed(seed), &self.device));
+        self.denoise_and_commit(x, commit_noise, cond)
     }
 
     /// From the noise `x` of the next frame: `sampling_steps` Euler passes, clamp to [-1, 1],
-    /// then one commit pass; returns the frame. The condition of every pass (its τ and the
+    /// then one commit pass; returns the frame. With a history noise level τₕ > 0 the commit
+    /// pass sees (1 − τₕ)·x̂ + τₕ·`commit_noise` at τₕ instead of the clean frame x̂
+    /// (`commit_noise` is then required; it is ignored at τₕ = 0). The condition of every pass (its τ and the
     /// frame's action and pose) is computed once, for all passes together, instead of once per
     /// pass; where the fused kernels serve, so are every layer's adaLN vectors of every pass
     /// (one product, [`PackedAda`]).
     ///
     /// # Shapes
-    /// - x: `[batch, 1, H, W, C]`; cond: `[batch, 1]`; returns `[batch, 1, H, W, C]`
+    /// - x, commit_noise: `[batch, 1, H, W, C]`; cond: `[batch, 1]`; returns
+    ///   `[batch, 1, H, W, C]`
     pub fn denoise_and_commit(
         &mut self,
         mut x: Tensor<B, 5>,
+        commit_noise: Option<Tensor<B, 5>>,
         cond: &FrameConditions<B>,
     ) -> Tensor<B, 5> {
         let [batch, n, ..] = x.dims();
         assert_eq!(n, 1, "denoise_and_commit generates one frame per video");
         let taus = euler_taus(self.steps);
-        // Pass i < S denoises at τ_i; pass S commits the clean frame at τ = 0.
+        // Pass i < S denoises at τ_i; pass S commits the frame at the history noise level.
         let passes = self.steps + 1;
+        let history_tau = self.history_noise;
         let pass_taus: Vec<f32> = (0..batch)
-            .flat_map(|_| taus[..self.steps].iter().copied().chain([0.0]))
+            .flat_map(|_| taus[..self.steps].iter().copied().chain([history_tau]))
             .collect();
         let tau = Tensor::from_data(TensorData::new(pass_taus, [batch, passes]), &self.device);
         let silu_c = self.model.silu_condition(tau, &cond.repeat_frames(passes));
@@ -238,7 +265,13 @@ impl<B: Backend> WorldSession<B> {
             x = euler_step(x, v, taus[i], taus[i + 1]);
         }
         let x0 = x.clamp(-1.0, 1.0);
-        self.pass(x0.clone(), condition(self.steps), true);
+        let committed = if history_tau > 0.0 {
+            let eps = commit_noise.expect("a history noise level needs the commit noise");
+            x0.clone().mul_scalar(1.0 - history_tau) + eps.mul_scalar(history_tau)
+        } else {
+            x0.clone()
+        };
+        self.pass(committed, condition(self.steps), true);
         x0
     }
 

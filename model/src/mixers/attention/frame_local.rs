@@ -30,7 +30,7 @@ use kernels::fused::{qkv_rope, rope_table, QkvProducts, RopeAxes};
 
 use super::blocks::MAX_SCORE_ELEMENTS;
 use super::cache::KvCache;
-use super::recompute::{block_attention, kernel_attention, TRAINING_KERNEL_MIN_KEYS};
+use super::recompute::{block_attention, kernel_attention, training_kernel_min_keys};
 use super::rope::{apply_rope, rope_tables, AxialRopeSplit};
 use crate::precision::linear;
 
@@ -299,7 +299,7 @@ impl<B: Backend> FrameLocalAttention<B> {
         let f = q.dims()[2];
         let held = cache.map_or(0, |c| c.len_frames());
         match (cache, self.window) {
-            (None, _) => kernel_attention([&q, &k, &v], self.window, TRAINING_KERNEL_MIN_KEYS)
+            (None, _) => kernel_attention([&q, &k, &v], self.window, training_kernel_min_keys())
                 .unwrap_or_else(|| {
                     tensor_op_frame_attention(q, k, v, self.window, self.chunk_frames)
                 }),

@@ -7,8 +7,8 @@
 //! - [`block_attention`]: masked block attention by tensor ops, whose backward recomputes the
 //!   weights piece by piece (`blocks.rs`); every path of every preset ends in it;
 //! - [`kernel_attention`]: the flash-style CubeCL kernels of `kernels::attention`, forward
-//!   and backward, where they are the faster choice: full causal attention over long clips
-//!   ([`TRAINING_KERNEL_MIN_KEYS`]).
+//!   and backward, where they are the faster choice: queries that see at least 2,048 keys
+//!   ([`training_kernel_min_keys`]).
 //!
 //! The operations recognise the autodiff backends the application runs (`Autodiff` over
 //! ndarray, wgpu and, with the `cuda` feature, cuda) by type and run on their inner backend
@@ -60,13 +60,28 @@ pub(crate) fn block_attention<B: Backend>(
 }
 
 /// Fewest keys a query sees (frames × tokens) for training through the attention kernels.
-/// Measured on an H200 (`memworld bench kernels --ops attention-backward`, `causal-full`,
-/// heads of 64): forward + backward ran at 0.54× / 0.69× / 1.2× the speed of the tensor ops
-/// at 16 / 32 / 64 frames of 256 tokens (4,096 … 16,384 keys), yet training on 64-frame clips
-/// ran at 0.94× through the kernels (11.9k against 12.7k tokens/s), while on 128-frame clips
-/// (32,768 keys) it ran 2.7× faster (6.3k against 2.3k tokens/s, before the kernels' shared
-/// rows were padded).
-pub(crate) const TRAINING_KERNEL_MIN_KEYS: usize = 1 << 15;
+/// Measured on an H200 (`memworld bench kernels --ops attention-backward`, heads of 64),
+/// forward + backward against the tensor ops: `maze-small` (window 10, batch 8) 1.84× / 1.72×
+/// at 16 / 64 frames (2,560 keys); `causal-full` (batch 1) 0.99× / 1.83× / 2.57× at 16 / 32 /
+/// 64 frames (4,096 … 16,384 keys). Training `maze-small` on batch 8 × 16 frames ran at
+/// 60.2k against 49.0k tokens/s through the kernels, with the same loss curve. Below ~2,000
+/// keys the kernels are unmeasured, so the tensor ops keep them.
+const TRAINING_KERNEL_MIN_KEYS: usize = 2048;
+
+/// A benchmarking knob: the fewest keys a query sees for training through the attention
+/// kernels, instead of [`TRAINING_KERNEL_MIN_KEYS`] (0: always).
+pub const TRAINING_KERNEL_MIN_KEYS_ENV: &str = "MEMWORLD_ATTENTION_TRAIN_MIN_KEYS";
+
+/// [`TRAINING_KERNEL_MIN_KEYS`], or the value of [`TRAINING_KERNEL_MIN_KEYS_ENV`].
+pub(crate) fn training_kernel_min_keys() -> usize {
+    static KEYS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *KEYS.get_or_init(|| {
+        std::env::var(TRAINING_KERNEL_MIN_KEYS_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(TRAINING_KERNEL_MIN_KEYS)
+    })
+}
 
 /// Frame-local attention of whole clips on the CubeCL kernels, forward and backward, when `B`
 /// is an autodiff backend over a kernel backend, the kernel serves the call and a query sees

@@ -1,11 +1,12 @@
 //! Generation for the evaluation (SPEC §5.5, §5.6): a batch of episodes is prefilled into a
 //! streaming session (in chunks of frames) and each later frame is sampled with the session's
-//! Euler sampler, every episode from its own noise, so the frames an episode gets do not depend
-//! on which episodes share its batch.
+//! Euler sampler, every episode from its own noise (and its own commit noise, with history
+//! noise), so the frames an episode gets do not depend on which episodes share its batch.
 //!
 //! Each frame is `WorldSession::denoise_and_commit` (S denoising passes that read the state
-//! and cache, clamp to [-1, 1], one committing pass at τ = 0) from the initial noise assembled
-//! per episode; a test checks it equals `generate_frames` for one episode.
+//! and cache, clamp to [-1, 1], one committing pass at the history noise level) from the
+//! initial noise assembled per episode; a test checks it equals `generate_frames` for one
+//! episode.
 
 use std::ops::Range;
 
@@ -17,18 +18,21 @@ use super::episodes::EvalEpisode;
 use super::error::EvalError;
 use super::protocol::noise_seed;
 use crate::world::config::WorldModelConfig;
-use crate::world::diffusion::initial_noise;
+use crate::world::diffusion::{history_noise_seed, initial_noise};
 use crate::world::frames::{frame_to_unit, unit_to_u8};
 use crate::world::model::FrameConditions;
 use crate::world::session::WorldSession;
 
 /// How frames are generated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GenerateOptions {
     /// Euler steps per frame.
     pub steps: usize,
     /// Context frames committed per prefill pass (bounds the memory of the prefill).
     pub prefill_chunk: usize,
+    /// Noise level at which generated frames are committed to the history
+    /// (`WorldModelConfig::history_noise`).
+    pub history_noise: f32,
     /// The run's seed; episode e's frame k starts from the noise of `noise_seed(seed, e, k)`.
     pub seed: u64,
 }
@@ -158,6 +162,7 @@ pub fn generate_batch<B: Backend>(
     let (r, ch) = (config.resolution, config.channels);
     session.reset();
     session.set_sampling_steps(opts.steps);
+    session.set_history_noise(opts.history_noise);
     let mut start = 0;
     while start < n {
         let len = opts.prefill_chunk.min(n - start);
@@ -170,13 +175,18 @@ pub fn generate_batch<B: Backend>(
     let mut out: Vec<Vec<Frame>> = vec![Vec::with_capacity(total - n); episodes.len()];
     for k in 0..total - n {
         let cond = conditions::<B>(episodes, n + k..n + k + 1, &config, &device)?;
-        let noise: Vec<Tensor<B, 5>> = episodes
-            .iter()
-            .map(|e| {
-                initial_noise::<B>([1, 1, r, r, ch], noise_seed(opts.seed, e.index, k), &device)
-            })
-            .collect();
-        let x0 = session.denoise_and_commit(Tensor::cat(noise, 0), &cond);
+        let noise = |seed: fn(u64) -> u64| {
+            let per_episode: Vec<Tensor<B, 5>> = episodes
+                .iter()
+                .map(|e| {
+                    let s = seed(noise_seed(opts.seed, e.index, k));
+                    initial_noise::<B>([1, 1, r, r, ch], s, &device)
+                })
+                .collect();
+            Tensor::cat(per_episode, 0)
+        };
+        let commit_noise = (opts.history_noise > 0.0).then(|| noise(history_noise_seed));
+        let x0 = session.denoise_and_commit(noise(|s| s), commit_noise, &cond);
         let values = x0
             .into_data()
             .convert::<f32>()

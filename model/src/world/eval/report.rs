@@ -25,6 +25,9 @@ pub struct ModelReport {
     pub params: usize,
     /// Euler steps used per generated frame.
     pub sampling_steps: usize,
+    /// Noise level at which generated frames were committed (absent in older reports: 0).
+    #[serde(default)]
+    pub history_noise: f32,
     pub scores: ModelScores,
 }
 
@@ -109,10 +112,10 @@ impl EvalReport {
         .unwrap();
         writeln!(
             out,
-            "| Model | Checkpoint | Step | Params | Euler steps | PSNR (dB) ↑ | SSIM ↑ | PSNR first → last frame |"
+            "| Model | Checkpoint | Step | Params | Euler steps | History noise | PSNR (dB) ↑ | SSIM ↑ | PSNR first → last frame |"
         )
         .unwrap();
-        writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|").unwrap();
+        writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|").unwrap();
         for m in &self.models {
             let c = &m.scores.curve;
             let (first, last) = (
@@ -121,12 +124,13 @@ impl EvalReport {
             );
             writeln!(
                 out,
-                "| {} | {} | {} | {:.2}M | {} | {:.2} ± {:.2} | {:.3} ± {:.3} | {:.2} → {:.2} |",
+                "| {} | {} | {} | {:.2}M | {} | {} | {:.2} ± {:.2} | {:.3} ± {:.3} | {:.2} → {:.2} |",
                 md_cell(&m.label),
                 md_cell(&m.checkpoint),
                 m.train_step,
                 m.params as f64 / 1e6,
                 m.sampling_steps,
+                m.history_noise,
                 m.scores.psnr,
                 m.scores.psnr_episode_std,
                 m.scores.ssim,
@@ -143,12 +147,12 @@ impl EvalReport {
     pub fn summary_csv(&self) -> String {
         let s = &self.settings;
         let mut out = String::from(
-            "model,config,checkpoint,train_step,params,protocol,context,generate,episodes,seed,sampling_steps,psnr,psnr_episode_std,ssim,ssim_episode_std\n",
+            "model,config,checkpoint,train_step,params,protocol,context,generate,episodes,seed,sampling_steps,history_noise,psnr,psnr_episode_std,ssim,ssim_episode_std\n",
         );
         for m in &self.models {
             writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 csv_field(&m.label),
                 csv_field(&m.config),
                 csv_field(&m.checkpoint),
@@ -160,6 +164,7 @@ impl EvalReport {
                 s.episodes,
                 s.seed,
                 m.sampling_steps,
+                m.history_noise,
                 m.scores.psnr,
                 m.scores.psnr_episode_std,
                 m.scores.ssim,

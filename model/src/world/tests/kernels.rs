@@ -88,13 +88,16 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset<T: GpuTarget>(
             5e-5,
         );
 
-        // Generating the next frame (Euler passes, then the commit) after that history, then
-        // committing one more frame, on both.
+        // Generating the next frame (Euler passes, then the commit with history noise) after
+        // that history, then committing one more frame, on both.
         let mut reference = WorldSession::new(model.clone(), Default::default());
         reference.commit_at(x_tau.clone(), tau.clone(), &cond);
         reference.set_sampling_steps(3);
         session.set_sampling_steps(3);
+        reference.set_history_noise(0.1);
+        session.set_history_noise(0.1);
         let noise = random_frames(&cfg, b, 1, &mut rng);
+        let commit_noise = random_frames(&cfg, b, 1, &mut rng);
         let next = cond.frames(f - 1, 1);
         let compare = |what: &str, got: Tensor<T::B, 5>, want: Tensor<B, 5>| {
             assert_close_slices(
@@ -105,9 +108,10 @@ fn kernels_equal_reference_forward_and_streaming_for_every_preset<T: GpuTarget>(
                 5e-5,
             )
         };
-        let want = reference.denoise_and_commit(noise.clone(), &next);
+        let want = reference.denoise_and_commit(noise.clone(), Some(commit_noise.clone()), &next);
         let got = session.denoise_and_commit(
             move_tensor(noise, &device),
+            Some(move_tensor(commit_noise, &device)),
             &move_conditions(&next, &device),
         );
         compare("generated frame", got, want);

@@ -9,7 +9,10 @@ use scenes::Rng;
 use super::common::*;
 use crate::tolerance::assert_close;
 use crate::world::config::PRESETS;
-use crate::world::diffusion::{add_noise, gaussian, sample_next_full};
+use crate::world::diffusion::{
+    add_noise, gaussian, history_noise_seed, initial_noise, sample_next_full,
+    sample_next_full_after,
+};
 use crate::world::session::WorldSession;
 
 const REL: f64 = 2e-4;
@@ -140,6 +143,73 @@ fn session_generation_equals_full_sequence_sampler() {
             r2,
             1e-3,
             1e-4,
+        );
+    }
+}
+
+/// With history noise τₕ, a generated frame enters the history as (1 − τₕ)·x̂ + τₕ·ε at τₕ
+/// (ε from `history_noise_seed`): the next frame equals the full-sequence sampler run on that
+/// noisy history, and differs from the one after a clean commit.
+#[test]
+fn history_noise_commits_the_noised_frame_at_its_level() {
+    let tau_h = 0.3f32;
+    for preset in ["tiny", "causal-full"] {
+        let cfg = test_config(preset);
+        let model = randomized_model(&cfg, 310);
+        let mut rng = Rng::new(6);
+        let (b, n0, steps) = (1, 2, 2);
+        let history = random_frames(&cfg, b, n0, &mut rng);
+        let cond = random_conditions(&cfg, b, n0 + 2, &mut rng);
+        let run = |tau: f32| {
+            let mut session = WorldSession::new(model.clone(), Default::default());
+            session.set_sampling_steps(steps);
+            session.set_history_noise(tau);
+            session.prefill(history.clone(), &cond.frames(0, n0));
+            let g1 = session.generate_frames(&cond.frames(n0, 1), 21);
+            let g2 = session.generate_frames(&cond.frames(n0 + 1, 1), 22);
+            (g1, g2)
+        };
+        let (g1, g2) = run(tau_h);
+        let (c1, c2) = run(0.0);
+
+        let r1 = sample_next_full(&model, history.clone(), &cond.frames(0, n0 + 1), steps, 21);
+        assert_close(
+            &format!("{preset}: first frame"),
+            g1.clone(),
+            r1,
+            1e-3,
+            1e-4,
+        );
+        assert_close(
+            &format!("{preset}: first frame, clean commit"),
+            c1,
+            g1.clone(),
+            1e-6,
+            1e-7,
+        );
+        let eps = initial_noise::<B>(g1.dims(), history_noise_seed(21), &Default::default());
+        let noised = g1.mul_scalar(1.0 - tau_h) + eps.mul_scalar(tau_h);
+        let mut taus = vec![0.0; n0];
+        taus.push(tau_h);
+        let r2 = sample_next_full_after(
+            &model,
+            Tensor::cat(vec![history.clone(), noised], 1),
+            &taus,
+            &cond.frames(0, n0 + 2),
+            steps,
+            22,
+        );
+        assert_close(
+            &format!("{preset}: frame after a noised commit"),
+            g2.clone(),
+            r2,
+            1e-3,
+            1e-4,
+        );
+        let moved = (g2 - c2).abs().max().into_scalar();
+        assert!(
+            moved > 1e-3,
+            "{preset}: the history noise changed nothing ({moved})"
         );
     }
 }
