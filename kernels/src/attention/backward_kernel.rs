@@ -6,7 +6,8 @@
 //! tile by tile.
 //!
 //! - [`attention_backward_query`]: one unit per query row; finds the row's `lse` (first pass
-//!   over its keys) and `δ`, then accumulates `dq` (second pass); writes `lse` and `δ` for
+//!   over its keys) and `δ`, then accumulates `dq` (second pass); writes `lse` and `δ` for the
+//!   key kernel;
 //! - [`attention_backward_key`]: one unit per key row, launched twice: once accumulating `dv`
 //!   over the query rows that see it, once `dk`. Split so that each launch keeps the rows it
 //!   reads for every query (k, or k and v) and its one accumulator in registers: both

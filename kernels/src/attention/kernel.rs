@@ -20,8 +20,9 @@ const NEG_BIG: f32 = -1.0e30;
 /// the scores of the current tile in its row of shared memory, so no score matrix exists
 /// beyond one tile of one row; the rows are read and the products formed `N` values at a time
 /// (`vectors = head_dim / N` vectors a row), so a key's values cost `head_dim / N`
-/// shared-memory reads for every unit of the cube together. With one split the normalised output goes to `out`; otherwise
-/// the unnormalised accumulator, max and normaliser go to `partial` for [`combine_splits`].
+/// shared-memory reads for every unit of the cube together. With one split the normalised
+/// output goes to `out`; otherwise the unnormalised accumulator, max and normaliser go to
+/// `partial` for [`combine_splits`].
 /// `out` is `[seqs, query_frames, tokens, head_dim]` (sequence·head-major), or with
 /// `token_major` `[batch, query_frames, tokens, heads, head_dim]` (see [`output_row`]).
 ///

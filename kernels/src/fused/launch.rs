@@ -8,7 +8,7 @@ use super::kernel::{
     bias_gelu, gated_residual, mamba_epilogue, mamba_prologue, norm_modulate, qkv_rope,
     BlockOrderArgsLaunch, TableArgsLaunch, GRID_X, REDUCE_UNITS,
 };
-use super::{BlockOrder, MambaDims};
+use super::{BlockOrder, MambaDims, QkvProducts};
 use crate::dispatch::row_stride;
 
 /// A grid of `cubes` cubes, `GRID_X` wide.
@@ -404,23 +404,14 @@ pub(crate) fn launch_mamba_epilogue<R: CubeRuntime>(
     );
 }
 
-/// The attention's projections' products, as [`launch_qkv_rope`] takes them.
-pub(crate) enum QkvInputs<R: CubeRuntime> {
-    /// q, k and v, `[batch, frames, h·w, heads, head_dim]` each.
-    Separate([CubeTensor<R>; 3]),
-    /// One product of the three projections side by side, `[batch, frames, h·w, 3 · heads,
-    /// head_dim]`: q's heads, then k's, then v's.
-    Packed(CubeTensor<R>),
-}
-
 /// The attention's three projections: biases, RoPE of q and k, heads-major layout.
 ///
 /// # Shapes
-/// - `inputs`: see [`QkvInputs`]; `biases`: `[heads · head_dim]` each; `table`:
+/// - `inputs`: see [`QkvProducts`]; `biases`: `[heads · head_dim]` each; `table`:
 ///   [`super::rope_table`]'s for those frames
 /// - `out`: `[batch, heads, frames, h·w, head_dim]` each
 pub(crate) fn launch_qkv_rope<R: CubeRuntime>(
-    inputs: QkvInputs<R>,
+    inputs: QkvProducts<CubeTensor<R>>,
     biases: Option<[CubeTensor<R>; 3]>,
     table: CubeTensor<R>,
     out: [CubeTensor<R>; 3],
@@ -428,14 +419,14 @@ pub(crate) fn launch_qkv_rope<R: CubeRuntime>(
     [grid_h, grid_w]: [usize; 2],
 ) {
     let (qkv, dims, packed) = match inputs {
-        QkvInputs::Separate(qkv) => {
+        QkvProducts::Separate(qkv) => {
             let dims = shape(&qkv[0]);
             for t in &qkv {
                 assert_eq!(shape(t), dims, "qkv_rope: q, k and v shapes");
             }
             (qkv, dims, false)
         }
-        QkvInputs::Packed(t) => {
+        QkvProducts::Packed(t) => {
             let mut dims = shape(&t);
             assert!(
                 dims.len() == 5 && dims[3] % 3 == 0,

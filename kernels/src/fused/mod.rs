@@ -26,7 +26,7 @@ use burn::tensor::{backend::Backend, DType, Tensor};
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, to_cube_rows, with_runtime};
 use launch::{
     launch_bias_gelu, launch_gated_residual, launch_mamba_epilogue, launch_mamba_prologue,
-    launch_norm_modulate, launch_qkv_rope, PrologueOut, QkvInputs,
+    launch_norm_modulate, launch_qkv_rope, PrologueOut,
 };
 
 /// Should the fused kernels serve this backend and dtype (selected, a CubeCL backend outside
@@ -364,13 +364,30 @@ pub fn rope_table(
     table
 }
 
-/// The attention's projections' products (without their biases), as [`qkv_rope`] takes them.
-pub enum QkvProducts<B: Backend> {
+/// The attention's projections' products (without their biases), as [`qkv_rope`] takes them
+/// (`T`: a burn tensor, or the kernels' own on the way to the launch).
+pub enum QkvProducts<T> {
     /// q, k and v, `[batch, frames, h·w, heads, head_dim]` each.
-    Separate([Tensor<B, 5>; 3]),
+    Separate([T; 3]),
     /// One product with the three projections' weights side by side, `[batch, frames, h·w,
     /// 3 · heads, head_dim]`: q's heads, then k's, then v's.
-    Packed(Tensor<B, 5>),
+    Packed(T),
+}
+
+impl<T> QkvProducts<T> {
+    fn map<U>(self, f: impl Fn(T) -> U) -> QkvProducts<U> {
+        match self {
+            QkvProducts::Separate(qkv) => QkvProducts::Separate(qkv.map(f)),
+            QkvProducts::Packed(t) => QkvProducts::Packed(f(t)),
+        }
+    }
+
+    /// The q product, or the packed one.
+    fn first(&self) -> &T {
+        match self {
+            QkvProducts::Separate([q, ..]) | QkvProducts::Packed(q) => q,
+        }
+    }
 }
 
 /// The attention's inputs from its three projections: each bias added, queries and keys
@@ -382,29 +399,20 @@ pub enum QkvProducts<B: Backend> {
 ///   [`rope_table`] for those frames
 /// - returns q, k, v `[batch, heads, frames, h·w, head_dim]`
 pub fn qkv_rope<B: Backend>(
-    products: QkvProducts<B>,
+    products: QkvProducts<Tensor<B, 5>>,
     biases: Option<[Tensor<B, 1>; 3]>,
     table: Tensor<B, 1>,
     axes: RopeAxes,
     grid: [usize; 2],
 ) -> [Tensor<B, 5>; 3] {
-    let [batch, frames, tokens, heads, head_dim] = match &products {
-        QkvProducts::Separate([q, ..]) => q.dims(),
-        QkvProducts::Packed(t) => {
-            let [b, f, n, h, e] = t.dims();
-            [b, f, n, h / 3, e]
-        }
-    };
+    let [batch, frames, tokens, mut heads, head_dim] = products.first().dims();
+    if let QkvProducts::Packed(_) = products {
+        heads /= 3;
+    }
     let out_dims = [batch, heads, frames, tokens, head_dim];
     with_runtime!(runtime::<B>(), R => {
-        let inputs = match products {
-            QkvProducts::Separate(qkv) => QkvInputs::Separate(qkv.map(to_cube::<B, R, 5>)),
-            QkvProducts::Packed(t) => QkvInputs::Packed(to_cube::<B, R, 5>(t)),
-        };
-        let like = match &inputs {
-            QkvInputs::Separate([q, ..]) | QkvInputs::Packed(q) => q.clone(),
-        };
-        let out = [(); 3].map(|_| empty_f32(&like, &out_dims));
+        let inputs = products.map(to_cube::<B, R, 5>);
+        let out = [(); 3].map(|_| empty_f32(inputs.first(), &out_dims));
         launch_qkv_rope(
             inputs,
             biases.map(|b| b.map(to_cube::<B, R, 1>)),

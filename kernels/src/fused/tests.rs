@@ -5,9 +5,9 @@
 
 use super::launch::{
     launch_bias_gelu, launch_gated_residual, launch_mamba_epilogue, launch_mamba_prologue,
-    launch_norm_modulate, launch_qkv_rope, Packed, PrologueOut, QkvInputs,
+    launch_norm_modulate, launch_qkv_rope, Packed, PrologueOut,
 };
-use super::{reference, BlockOrder, MambaDims};
+use super::{reference, BlockOrder, MambaDims, QkvProducts};
 use crate::testing::{cube_input, host, nan_output, padded_rows_input, uniform, Device, GpuTarget};
 use crate::tolerance::assert_close_slices;
 
@@ -428,14 +428,16 @@ fn check_qkv_rope<T: GpuTarget>(
     let row = heads * head_dim;
     let device_inputs = match packed {
         // Each token's q row, then its k row, then its v row.
-        true => QkvInputs::Packed(cube_input::<T, 5>(
+        true => QkvProducts::Packed(cube_input::<T, 5>(
             &(0..3 * n)
                 .map(|i| inputs[(i / row) % 3][(i / (3 * row)) * row + i % row])
                 .collect::<Vec<_>>(),
             [dims[0], dims[1], dims[2], 3 * heads, head_dim],
             device,
         )),
-        false => QkvInputs::Separate(inputs.clone().map(|x| cube_input::<T, 5>(&x, dims, device))),
+        false => {
+            QkvProducts::Separate(inputs.clone().map(|x| cube_input::<T, 5>(&x, dims, device)))
+        }
     };
     launch_qkv_rope(
         device_inputs,

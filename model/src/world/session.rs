@@ -8,7 +8,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::diffusion::{euler_step, euler_taus, history_noise_seed, initial_noise};
+use super::diffusion::{add_noise, euler_step, euler_taus, history_noise_seed, initial_noise};
 use super::model::{FrameConditions, LayerConditions, WorldModel};
 use super::packed::PackedAda;
 use crate::mixers::attention::KvCache;
@@ -228,9 +228,9 @@ impl<B: Backend> WorldSession<B> {
     /// From the noise `x` of the next frame: `sampling_steps` Euler passes, clamp to [-1, 1],
     /// then one commit pass; returns the frame. With a history noise level τₕ > 0 the commit
     /// pass sees (1 − τₕ)·x̂ + τₕ·`commit_noise` at τₕ instead of the clean frame x̂
-    /// (`commit_noise` is then required; it is ignored at τₕ = 0). The condition of every pass (its τ and the
-    /// frame's action and pose) is computed once, for all passes together, instead of once per
-    /// pass; where the fused kernels serve, so are every layer's adaLN vectors of every pass
+    /// (`commit_noise` is then required; it is ignored at τₕ = 0). The condition of every
+    /// pass (its τ and the frame's action and pose) is computed once, for all passes together,
+    /// instead of once per pass; where the fused kernels serve, so are every layer's adaLN vectors of every pass
     /// (one product, [`PackedAda`]).
     ///
     /// # Shapes
@@ -267,7 +267,8 @@ impl<B: Backend> WorldSession<B> {
         let x0 = x.clamp(-1.0, 1.0);
         let committed = if history_tau > 0.0 {
             let eps = commit_noise.expect("a history noise level needs the commit noise");
-            x0.clone().mul_scalar(1.0 - history_tau) + eps.mul_scalar(history_tau)
+            let tau = Tensor::full([batch, 1], history_tau, &self.device);
+            add_noise(x0.clone(), eps, tau)
         } else {
             x0.clone()
         };

@@ -178,12 +178,13 @@ impl<B: Backend> FrameLocalAttention<B> {
     }
 
     /// Project to heads and apply the axial RoPE to queries and keys. `cache`, when given,
-    /// keeps the angle table of the fused path for the next pass at the same frames.
+    /// keeps the fused path's angle table for the next pass at the same frames and its packed
+    /// q/k/v weights.
     pub(crate) fn project(
         &self,
         x: Tensor<B, 5>,
         first_frame: usize,
-        cache: Option<&mut KvCache<B>>,
+        mut cache: Option<&mut KvCache<B>>,
     ) -> Qkv<B> {
         let [b, f, h, w, _d] = x.dims();
         let (nh, hd) = (self.n_heads, self.head_dim);
@@ -208,7 +209,6 @@ impl<B: Backend> FrameLocalAttention<B> {
                 _ => None,
             };
             let all_or_none = biases.is_some() || layers.iter().all(|l| l.bias.is_none());
-            let mut cache = cache;
             let products = match cache.as_deref_mut() {
                 // Streaming: one product with the three weights side by side, packed once
                 // per cache.
