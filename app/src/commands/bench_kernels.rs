@@ -464,9 +464,15 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                             device,
                             || tensor_op_gradients([&q, &k, &v, &dout], window),
                             || {
-                                let out = kernel();
+                                let (out, lse) = kernels::attention::frame_attention_with_lse(
+                                    q.clone(),
+                                    k.clone(),
+                                    v.clone(),
+                                    window,
+                                );
                                 let grads = kernels::attention::frame_attention_backward(
                                     [q.clone(), k.clone(), v.clone(), out, dout.clone()],
+                                    lse,
                                     window,
                                 );
                                 Tensor::cat(grads.to_vec(), 2)

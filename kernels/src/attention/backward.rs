@@ -22,16 +22,19 @@ fn tile(head_dim: usize, extra: usize) -> usize {
 }
 
 /// Gradients of frame-local attention into `dq`, `dk`, `dv` (so tests can hand in NaN-filled
-/// ones), given the forward's output `o` and the output gradient `dout`.
+/// ones), given the forward's output `o` and row log-sum-exps `lse` and the output gradient
+/// `dout`.
 ///
 /// # Shapes
 /// - `q`, `o`, `dout`, `dq`: `[seqs, query_frames, tokens, head_dim]`
 /// - `k`, `v`, `dk`, `dv`: `[seqs, key_frames, tokens, head_dim]`, the query frames being the
 ///   last `query_frames` key frames
+/// - `lse`: `[seqs, query_frames, tokens]`
 /// - `window`: frames seen per query frame, 0 for all past frames
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
     [q, k, v, o, dout]: [CubeTensor<R>; 5],
+    lse: CubeTensor<R>,
     [dq, dk, dv]: [CubeTensor<R>; 3],
     window: usize,
 ) {
@@ -46,7 +49,12 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
         head_dim <= MAX_HEAD_DIM,
         "frame attention backward: head_dim {head_dim} > {MAX_HEAD_DIM}"
     );
-    let stats = empty_f32(&q, &[seqs * query_frames * tokens, 2]);
+    assert_eq!(
+        lse.meta.shape().num_elements(),
+        seqs * query_frames * tokens,
+        "frame attention backward: log-sum-exp size"
+    );
+    let deltas = empty_f32(&q, &[seqs * query_frames * tokens]);
     let units = units(tokens);
     let tiles = tokens.div_ceil(units) as u32;
     let client = q.client.clone();
@@ -61,8 +69,9 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
         v.clone().into_tensor_arg(),
         o.into_tensor_arg(),
         dout.clone().into_tensor_arg(),
+        lse.clone().into_tensor_arg(),
         dq.into_tensor_arg(),
-        stats.clone().into_tensor_arg(),
+        deltas.clone().into_tensor_arg(),
         query_frames as u32,
         key_frames as u32,
         tokens as u32,
@@ -82,7 +91,8 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
             k.clone().into_tensor_arg(),
             v.clone().into_tensor_arg(),
             dout.clone().into_tensor_arg(),
-            stats.clone().into_tensor_arg(),
+            lse.clone().into_tensor_arg(),
+            deltas.clone().into_tensor_arg(),
             grad.into_tensor_arg(),
             query_frames as u32,
             key_frames as u32,

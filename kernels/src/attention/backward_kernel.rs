@@ -5,9 +5,9 @@
 //! `dk_j = Σ_i ds_ij q_i/√d`. No score matrix is stored: both kernels recompute the scores
 //! tile by tile.
 //!
-//! - [`attention_backward_query`]: one unit per query row; finds the row's `lse` (first pass
-//!   over its keys) and `δ`, then accumulates `dq` (second pass); writes `lse` and `δ` for the
-//!   key kernel;
+//! - [`attention_backward_query`]: one unit per query row; reads the row's `lse`, which the
+//!   forward wrote, finds `δ` and accumulates `dq` in one pass over its keys; writes `δ` for
+//!   the key kernel;
 //! - [`attention_backward_key`]: one unit per key row, launched twice: once accumulating `dv`
 //!   over the query rows that see it, once `dk`. Split so that each launch keeps the rows it
 //!   reads for every query (k, or k and v) and its one accumulator in registers: both
@@ -24,14 +24,11 @@ use cubecl::prelude::*;
 
 use super::kernel::{add_row, dot_row, sum_lanes};
 
-/// Below any score: the running max starts here.
-const NEG_BIG: f32 = -1.0e30;
-
 /// One cube per (query frame · token tile, sequence·head); one unit per query token.
 ///
 /// Query frame `i` is key frame `i + key_frames − query_frames` and sees key frames `kf ≤ qf`
-/// with `qf − kf < window` (`window = 0`: all), every token of each. Writes `dq` and, per query
-/// row, `stats = [lse, δ]`.
+/// with `qf − kf < window` (`window = 0`: all), every token of each. Reads each query row's
+/// log-sum-exp `lse` of its scaled scores (the forward's); writes `dq` and each row's `δ`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward_query<F: Float, N: Size>(
@@ -40,8 +37,9 @@ pub fn attention_backward_query<F: Float, N: Size>(
     v: &Tensor<Vector<F, N>>,
     o: &Tensor<Vector<F, N>>,
     dout: &Tensor<Vector<F, N>>,
+    lse: &Tensor<F>,
     dq: &mut Tensor<Vector<F, N>>,
-    stats: &mut Tensor<F>,
+    deltas: &mut Tensor<F>,
     query_frames: u32,
     key_frames: u32,
     tokens: u32,
@@ -87,30 +85,7 @@ pub fn attention_backward_query<F: Float, N: Size>(
     let begin = first * tokens;
     let end = (last + 1) * tokens;
 
-    // Pass 1: the row's log-sum-exp.
-    let mut running_max = F::new(NEG_BIG);
-    let mut norm = F::new(0.0);
-    let mut t0 = begin;
-    while t0 < end {
-        let len = select(end - t0 < key_tile, end - t0, key_tile);
-        let mut idx = unit;
-        while idx < len * vectors {
-            shared_k[idx] = k[(keys_base + t0) * vectors + idx];
-            idx += units;
-        }
-        sync_cube();
-        for j in 0..len {
-            let s = dot_row::<F, N>(&q_row, &shared_k, j * vectors, vectors);
-            let new_max = F::max(running_max, s);
-            norm = norm * F::exp(running_max - new_max) + F::exp(s - new_max);
-            running_max = new_max;
-        }
-        sync_cube();
-        t0 += key_tile;
-    }
-    let lse = running_max + F::ln(norm);
-
-    // Pass 2: dq.
+    let lse = lse[row];
     let mut t0 = begin;
     while t0 < end {
         let len = select(end - t0 < key_tile, end - t0, key_tile);
@@ -137,8 +112,7 @@ pub fn attention_backward_query<F: Float, N: Size>(
         for e in 0..vectors {
             dq[row * vectors + e] = acc[e] * scale;
         }
-        stats[row * 2] = lse;
-        stats[row * 2 + 1] = delta;
+        deltas[row] = delta;
     }
 }
 
@@ -146,8 +120,8 @@ pub fn attention_backward_query<F: Float, N: Size>(
 ///
 /// Key frame `kf` is seen by the query frames (as key frames) `qf` with `kf ≤ qf` and
 /// `qf − kf < window` (`window = 0`: all later ones) that are query frames, every token of
-/// each. Reads the `stats` of [`attention_backward_query`]; writes `dv` into `grad` when
-/// `values`, else `dk`.
+/// each. Reads the forward's `lse` and the `deltas` of [`attention_backward_query`]; writes `dv`
+/// into `grad` when `values`, else `dk`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward_key<F: Float, N: Size>(
@@ -155,7 +129,8 @@ pub fn attention_backward_key<F: Float, N: Size>(
     k: &Tensor<Vector<F, N>>,
     v: &Tensor<Vector<F, N>>,
     dout: &Tensor<Vector<F, N>>,
-    stats: &Tensor<F>,
+    lse: &Tensor<F>,
+    deltas: &Tensor<F>,
     grad: &mut Tensor<Vector<F, N>>,
     query_frames: u32,
     key_frames: u32,
@@ -225,8 +200,8 @@ pub fn attention_backward_key<F: Float, N: Size>(
         }
         let mut idx = unit;
         while idx < len {
-            shared_lse[idx] = stats[(queries_base + t0 + idx) * 2];
-            shared_delta[idx] = stats[(queries_base + t0 + idx) * 2 + 1];
+            shared_lse[idx] = lse[queries_base + t0 + idx];
+            shared_delta[idx] = deltas[queries_base + t0 + idx];
             idx += units;
         }
         sync_cube();

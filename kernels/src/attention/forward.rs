@@ -80,6 +80,8 @@ pub(crate) enum OutputLayout {
 /// - `window`: frames seen per query frame, 0 for all past frames
 /// - `splits`: key ranges per query row merged afterwards (`None`: chosen by [`key_splits`])
 /// - `out`: as `layout` says, `[seqs, query_frames, tokens, head_dim]` elements either way
+/// - `lse`: where given, receives each query row's log-sum-exp of its scaled scores,
+///   `[seqs, query_frames, tokens]` (for the backward pass)
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_frame_attention<R: CubeRuntime>(
     q: CubeTensor<R>,
@@ -87,6 +89,7 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
     k: CubeTensor<R>,
     v: CubeTensor<R>,
     out: CubeTensor<R>,
+    lse: Option<CubeTensor<R>>,
     layout: OutputLayout,
     window: usize,
     splits: Option<usize>,
@@ -148,6 +151,17 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         _ => vec![splits, head_dim + 2, seqs * query_frames * tokens],
     };
     let partial = empty_f32(&q, &partial_shape);
+    let write_lse = lse.is_some();
+    if let Some(lse) = &lse {
+        assert_eq!(
+            lse.meta.shape().num_elements(),
+            seqs * query_frames * tokens,
+            "frame attention kernel: log-sum-exp size"
+        );
+    }
+    // Without `lse` the kernels write none: a one-element buffer stands in (its own, so no
+    // buffer is bound twice for writing).
+    let lse = lse.unwrap_or_else(|| empty_f32(&q, &[1]));
     let width = vector_width(head_dim);
     let client = q.client.clone();
     frame_attention_forward::launch::<f32, R>(
@@ -162,6 +176,7 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         v.into_tensor_arg(),
         out.clone().into_tensor_arg(),
         partial.clone().into_tensor_arg(),
+        lse.clone().into_tensor_arg(),
         query_frames as u32,
         held_frames as u32,
         key_frames as u32,
@@ -174,6 +189,7 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         query_tile,
         key_tile(query_tile, head_dim),
         token_major,
+        write_lse,
     );
     if splits > 1 {
         let elements = seqs * query_frames * tokens * head_dim;
@@ -183,11 +199,13 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
             CubeDim::new_1d(256),
             partial.into_tensor_arg(),
             out.into_tensor_arg(),
+            lse.into_tensor_arg(),
             splits as u32,
             heads as u32,
             (query_frames * tokens) as u32,
             head_dim,
             token_major,
+            write_lse,
         );
     }
 }

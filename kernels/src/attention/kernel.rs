@@ -21,8 +21,9 @@ const NEG_BIG: f32 = -1.0e30;
 /// beyond one tile of one row; the rows are read and the products formed `N` values at a time
 /// (`vectors = head_dim / N` vectors a row), so a key's values cost `head_dim / N`
 /// shared-memory reads for every unit of the cube together. With one split the normalised
-/// output goes to `out`; otherwise the unnormalised accumulator, max and normaliser go to
-/// `partial` for [`combine_splits`].
+/// output goes to `out` (and with `write_lse` each row's log-sum-exp of its scores to `lse`,
+/// which the backward pass then need not recompute); otherwise the unnormalised accumulator,
+/// max and normaliser go to `partial` for [`combine_splits`].
 /// `out` is `[seqs, query_frames, tokens, head_dim]` (sequence·head-major), or with
 /// `token_major` `[batch, query_frames, tokens, heads, head_dim]` (see [`output_row`]).
 ///
@@ -41,6 +42,7 @@ pub fn frame_attention_forward<F: Float, N: Size>(
     v: &Tensor<Vector<F, N>>,
     out: &mut Tensor<Vector<F, N>>,
     partial: &mut Tensor<F>,
+    lse: &mut Tensor<F>,
     query_frames: u32,
     held_frames: u32,
     key_frames: u32,
@@ -53,6 +55,7 @@ pub fn frame_attention_forward<F: Float, N: Size>(
     #[comptime] query_tile: usize,
     #[comptime] key_tile: usize,
     #[comptime] token_major: bool,
+    #[comptime] write_lse: bool,
 ) {
     let tokens = tokens as usize;
     let tiles = (tokens + query_tile - 1) / query_tile;
@@ -157,6 +160,9 @@ pub fn frame_attention_forward<F: Float, N: Size>(
             for e in 0..vectors {
                 out[out_row * vectors + e] = acc[e] * inv;
             }
+            if comptime!(write_lse) {
+                lse[row] = running_max + F::ln(norm);
+            }
         } else {
             // Element-major ([split, element, row]): the cube's units write consecutive rows.
             let rows = partial.len() / (splits * (head_dim + 2));
@@ -242,16 +248,20 @@ fn output_row(
 /// rows]`: per split, each accumulator element's rows, then the maxima, then the
 /// normalisers): one unit per output element, units of one element taking consecutive rows so
 /// their reads are contiguous, `out = Σ_s e^{m_s − M} acc_s / Σ_s e^{m_s − M} l_s` with
-/// `M = max_s m_s`, written in the forward's output layout.
+/// `M = max_s m_s`, written in the forward's output layout; with `write_lse` also each row's
+/// log-sum-exp `M + ln Σ_s e^{m_s − M} l_s` into `lse` (by the row's first element's unit).
 #[cube(launch)]
+#[allow(clippy::too_many_arguments)]
 pub fn combine_splits<F: Float>(
     partial: &Tensor<F>,
     out: &mut Tensor<F>,
+    lse: &mut Tensor<F>,
     splits: u32,
     heads: u32,
     rows_per_head: u32,
     #[comptime] head_dim: usize,
     #[comptime] token_major: bool,
+    #[comptime] write_lse: bool,
 ) {
     let idx = ABSOLUTE_POS;
     if idx >= out.len() {
@@ -276,4 +286,9 @@ pub fn combine_splits<F: Float>(
     }
     let out_row = output_row(row, heads as usize, rows_per_head as usize, token_major);
     out[out_row * head_dim + e] = num / den;
+    if comptime!(write_lse) {
+        if e == 0 {
+            lse[row] = max + F::ln(den);
+        }
+    }
 }

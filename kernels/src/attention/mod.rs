@@ -7,7 +7,8 @@
 //! The tensor-op reference is `model::mixers::attention` (dense and blocked paths);
 //! [`reference`] here is an independent f64 host loop the tests compare against.
 //! [`frame_attention_backward`] is the matching flash-style backward pass (scores recomputed,
-//! never stored), which the model registers as the gradient of [`frame_attention`] in training.
+//! never stored, from the row log-sum-exps that [`frame_attention_with_lse`] hands over),
+//! which the model registers as the gradient of that forward in training.
 
 mod backward;
 mod backward_kernel;
@@ -52,13 +53,28 @@ pub fn frame_attention<B: Backend>(
     window: Option<usize>,
 ) -> Tensor<B, 5> {
     let [batch, heads, query_frames, tokens, head_dim] = q.dims();
-    launch_on::<B>(q, None, k, v, window, OutputLayout::HeadsMajor).reshape([
-        batch,
-        heads,
-        query_frames,
-        tokens,
-        head_dim,
-    ])
+    let (out, _) = launch_on::<B>(q, None, k, v, window, OutputLayout::HeadsMajor, false);
+    out.reshape([batch, heads, query_frames, tokens, head_dim])
+}
+
+/// [`frame_attention`] that also returns each query row's log-sum-exp of its scaled scores
+/// (`ln Σ_j exp(q·k_j/√d)` over the keys it sees), which [`frame_attention_backward`] takes.
+///
+/// # Shapes
+/// - as [`frame_attention`]; the log-sum-exps are `[batch, heads, query_frames, tokens]`
+pub fn frame_attention_with_lse<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    window: Option<usize>,
+) -> (Tensor<B, 5>, Tensor<B, 4>) {
+    let [batch, heads, query_frames, tokens, head_dim] = q.dims();
+    let (out, lse) = launch_on::<B>(q, None, k, v, window, OutputLayout::HeadsMajor, true);
+    (
+        out.reshape([batch, heads, query_frames, tokens, head_dim]),
+        lse.expect("log-sum-exps asked for")
+            .reshape([batch, heads, query_frames, tokens]),
+    )
 }
 
 /// [`frame_attention`] for the streaming path: the keys and values of `held` frames (a cache's)
@@ -82,15 +98,13 @@ pub fn frame_attention_after<B: Backend>(
     window: Option<usize>,
 ) -> Tensor<B, 4> {
     let [batch, heads, query_frames, tokens, head_dim] = q.dims();
-    launch_on::<B>(q, held, k, v, window, OutputLayout::TokenMajor { heads }).reshape([
-        batch,
-        query_frames,
-        tokens,
-        heads * head_dim,
-    ])
+    let layout = OutputLayout::TokenMajor { heads };
+    let (out, _) = launch_on::<B>(q, held, k, v, window, layout, false);
+    out.reshape([batch, query_frames, tokens, heads * head_dim])
 }
 
-/// Checks the shapes and runs the forward kernel; returns the output flat, in `layout`.
+/// Checks the shapes and runs the forward kernel; returns the output flat, in `layout`, and
+/// with `lse` the rows' log-sum-exps flat.
 fn launch_on<B: Backend>(
     q: Tensor<B, 5>,
     held: Option<(Tensor<B, 5>, Tensor<B, 5>)>,
@@ -98,7 +112,8 @@ fn launch_on<B: Backend>(
     v: Tensor<B, 5>,
     window: Option<usize>,
     layout: OutputLayout,
-) -> Tensor<B, 1> {
+    lse: bool,
+) -> (Tensor<B, 1>, Option<Tensor<B, 1>>) {
     let ([batch, heads, query_frames, tokens, head_dim], new_frames) =
         check_layout("frame attention", &q, [("k", &k), ("v", &v)], [], window);
     let held_frames = held.as_ref().map_or(0, |(hk, _)| hk.dims()[2]);
@@ -120,6 +135,7 @@ fn launch_on<B: Backend>(
     with_runtime!(kind, R => {
         let q = to_cube::<B, R, 4>(flat(q, query_frames));
         let out = empty_f32(&q, &[batch * heads * query_frames * tokens * head_dim]);
+        let lse = lse.then(|| empty_f32(&q, &[batch * heads * query_frames * tokens]));
         let held = held.map(|(hk, hv)| {
             (
                 to_cube::<B, R, 4>(flat(hk, held_frames)),
@@ -132,21 +148,25 @@ fn launch_on<B: Backend>(
             to_cube::<B, R, 4>(flat(k, new_frames)),
             to_cube::<B, R, 4>(flat(v, new_frames)),
             out.clone(),
+            lse.clone(),
             layout,
             window.unwrap_or(0),
             None,
         );
-        from_cube::<B, R, 1>(out)
+        (from_cube::<B, R, 1>(out), lse.map(from_cube::<B, R, 1>))
     })
 }
 
-/// Gradients `[dq, dk, dv]` of [`frame_attention`] at `(q, k, v)` with output `o`, for the
-/// output gradient `dout`; same requirements as [`frame_attention`].
+/// Gradients `[dq, dk, dv]` of [`frame_attention`] at `(q, k, v)` with output `o` and row
+/// log-sum-exps `lse` (both from [`frame_attention_with_lse`]), for the output gradient
+/// `dout`; same requirements as [`frame_attention`].
 ///
 /// # Shapes
-/// - as [`frame_attention`]; `o`, `dout`: like `q`; returns tensors shaped like `q`, `k`, `v`
+/// - as [`frame_attention`]; `o`, `dout`: like `q`; `lse`: `[batch, heads, query_frames,
+///   tokens]`; returns tensors shaped like `q`, `k`, `v`
 pub fn frame_attention_backward<B: Backend>(
     [q, k, v, o, dout]: [Tensor<B, 5>; 5],
+    lse: Tensor<B, 4>,
     window: Option<usize>,
 ) -> [Tensor<B, 5>; 3] {
     let ([batch, heads, query_frames, tokens, head_dim], key_frames) = check_layout(
@@ -155,6 +175,11 @@ pub fn frame_attention_backward<B: Backend>(
         [("k", &k), ("v", &v)],
         [("o", &o), ("dout", &dout)],
         window,
+    );
+    assert_eq!(
+        lse.dims(),
+        [batch, heads, query_frames, tokens],
+        "frame attention backward: lse must be [batch, heads, query_frames, tokens]"
     );
     let kind =
         kernel_runtime::<B>(q.dtype()).expect("attention backward kernel: backend has no kernels");
@@ -175,7 +200,8 @@ pub fn frame_attention_backward<B: Backend>(
             empty_f32(&inputs[0], &k_shape),
             empty_f32(&inputs[0], &k_shape),
         ];
-        launch_frame_attention_backward::<R>(inputs, outputs.clone(), window.unwrap_or(0));
+        let lse = to_cube::<B, R, 3>(lse.reshape([batch * heads, query_frames, tokens]));
+        launch_frame_attention_backward::<R>(inputs, lse, outputs.clone(), window.unwrap_or(0));
         outputs.map(from_cube::<B, R, 4>)
     });
     let [dq, dk, dv] = grads;

@@ -2,14 +2,15 @@
 //! gradients by the textbook formulas — the independent computations the kernel tests
 //! compare against.
 
-/// Calls `row(qi, keys, p)` for every query row: `qi` the row's offset in `q`, `keys` the
-/// offsets in `k`/`v` of the key rows it sees (frame-major), `p` its softmax weights over them.
+/// Calls `row(qi, keys, p, lse)` for every query row: `qi` the row's offset in `q`, `keys` the
+/// offsets in `k`/`v` of the key rows it sees (frame-major), `p` its softmax weights over them,
+/// `lse` the log-sum-exp of its scaled scores.
 fn for_each_row(
     [seqs, query_frames, key_frames, tokens, head_dim]: [usize; 5],
     q: &[f32],
     k: &[f32],
     window: Option<usize>,
-    mut row: impl FnMut(usize, &[usize], &[f64]),
+    mut row: impl FnMut(usize, &[usize], &[f64], f64),
 ) {
     let scale = 1.0 / (head_dim as f64).sqrt();
     for s in 0..seqs {
@@ -30,7 +31,7 @@ fn for_each_row(
                 let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
                 let p: Vec<f64> = scores.iter().map(|s| (s - max).exp() / total).collect();
-                row(qi, &keys, &p);
+                row(qi, &keys, &p, max + total.ln());
             }
         }
     }
@@ -58,7 +59,7 @@ pub fn frame_attention_host(
 ) -> Vec<f32> {
     let head_dim = dims[4];
     let mut out = vec![0.0f32; q.len()];
-    for_each_row(dims, q, k, window, |qi, keys, p| {
+    for_each_row(dims, q, k, window, |qi, keys, p, _| {
         for e in 0..head_dim {
             let mixed: f64 = keys
                 .iter()
@@ -69,6 +70,24 @@ pub fn frame_attention_host(
         }
     });
     out
+}
+
+/// The log-sum-exp of each query row's scaled scores, `ln Σ_j exp(q·k_j/√d)` over the keys it
+/// sees: what the forward kernel hands the backward.
+///
+/// # Shapes
+/// - as [`frame_attention_host`]; returns `[seqs, query_frames, tokens]`
+pub fn frame_attention_lse_host(
+    dims: [usize; 5],
+    q: &[f32],
+    k: &[f32],
+    window: Option<usize>,
+) -> Vec<f32> {
+    let mut lse = vec![0.0f32; q.len() / dims[4]];
+    for_each_row(dims, q, k, window, |qi, _, _, row_lse| {
+        lse[qi / dims[4]] = row_lse as f32;
+    });
+    lse
 }
 
 /// Gradients `[dq, dk, dv]` of [`frame_attention_host`] for the output gradient `dout`, from
@@ -87,7 +106,7 @@ pub fn frame_attention_backward_host(
     let mut dq = vec![0.0f64; q.len()];
     let mut dk = vec![0.0f64; k.len()];
     let mut dv = vec![0.0f64; v.len()];
-    for_each_row(dims, q, k, window, |qi, keys, p| {
+    for_each_row(dims, q, k, window, |qi, keys, p, _| {
         let dp: Vec<f64> = keys
             .iter()
             .map(|&ki| dot(dout, qi, v, ki, head_dim))

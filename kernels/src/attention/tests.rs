@@ -7,7 +7,9 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::backward::launch_frame_attention_backward;
 use super::forward::{launch_frame_attention, OutputLayout};
-use super::reference::{frame_attention_backward_host, frame_attention_host};
+use super::reference::{
+    frame_attention_backward_host, frame_attention_host, frame_attention_lse_host,
+};
 use crate::testing::{cube_input, host, nan_output, uniform, Device, GpuTarget};
 use crate::tolerance::{assert_close_slices, to_vec};
 
@@ -24,13 +26,16 @@ fn frames_of(x: &[f32], seqs: usize, frames: usize, range: std::ops::Range<usize
 }
 
 /// The kernel against the host softmax, the first `held` key frames handed in as held frames
-/// (a cache's) and the rest as the call's own.
+/// (a cache's) and the rest as the call's own; with `with_lse` also the rows' log-sum-exps
+/// (written NaN-filled) against the host's.
+#[allow(clippy::too_many_arguments)]
 fn check<T: GpuTarget>(
     [seqs, query_frames, key_frames, tokens, head_dim]: [usize; 5],
     window: Option<usize>,
     splits: Option<usize>,
     held: usize,
     layout: OutputLayout,
+    with_lse: bool,
     seed: u64,
     device: &Device<T>,
 ) {
@@ -47,23 +52,33 @@ fn check<T: GpuTarget>(
         cube_input::<T, 4>(&frames_of(x, seqs, key_frames, range), shape, device)
     };
     let held_kv = (held > 0).then(|| (part(&k, 0..held), part(&v, 0..held)));
+    let lse = with_lse.then(|| nan_output::<T, 3>([seqs, query_frames, tokens], device));
     launch_frame_attention::<T::R>(
         cube_input::<T, 4>(&q, q_shape, device),
         held_kv,
         part(&k, held..key_frames),
         part(&v, held..key_frames),
         out.clone(),
+        lse.clone(),
         layout,
         window.unwrap_or(0),
         splits,
     );
-    let mut expected = frame_attention_host(
-        [seqs, query_frames, key_frames, tokens, head_dim],
-        &q,
-        &k,
-        &v,
-        window,
+    let dims = [seqs, query_frames, key_frames, tokens, head_dim];
+    let what = format!(
+        "attention q{query_frames}/k{key_frames} frames ({held} held), {tokens} tokens, window {window:?}, splits {splits:?}, {layout:?}"
     );
+    if let Some(lse) = lse {
+        let expected = frame_attention_lse_host(dims, &q, &k, window);
+        assert_close_slices(
+            &format!("{what}: lse"),
+            &host::<T, 3>(lse),
+            &expected,
+            1e-4,
+            1e-5,
+        );
+    }
+    let mut expected = frame_attention_host(dims, &q, &k, &v, window);
     if let OutputLayout::TokenMajor { heads } = layout {
         // [batch·heads, rows, head_dim] → [batch, rows, heads, head_dim]
         let rows = query_frames * tokens;
@@ -73,15 +88,7 @@ fn check<T: GpuTarget>(
             expected[((sh / heads * rows + row) * heads + sh % heads) * head_dim + e] = value;
         }
     }
-    assert_close_slices(
-        &format!(
-            "attention q{query_frames}/k{key_frames} frames ({held} held), {tokens} tokens, window {window:?}, {layout:?}"
-        ),
-        &host::<T, 4>(out),
-        &expected,
-        1e-4,
-        1e-5,
-    );
+    assert_close_slices(&what, &host::<T, 4>(out), &expected, 1e-4, 1e-5);
 }
 
 fn kernel_equals_host_softmax_on_awkward_shapes<T: GpuTarget>() {
@@ -107,6 +114,7 @@ fn kernel_equals_host_softmax_on_awkward_shapes<T: GpuTarget>() {
             None,
             0,
             OutputLayout::HeadsMajor,
+            true,
             100 + 3 * k as u64,
             &device,
         );
@@ -139,6 +147,7 @@ fn held_frames_equal_one_tensor<T: GpuTarget>() {
             splits,
             held,
             layout,
+            false,
             300 + 3 * k as u64,
             &device,
         );
@@ -166,6 +175,7 @@ fn split_keys_equal_one_pass<T: GpuTarget>() {
             Some(splits),
             0,
             layout,
+            true,
             200 + 3 * k as u64,
             &device,
         );
@@ -182,8 +192,14 @@ fn public_entry_point_matches_the_host_reference<T: GpuTarget>() {
         Tensor::<T::B, 5>::from_data(TensorData::new(x.clone(), [b, h, f, t, d]), &device)
     };
     let out = super::frame_attention(tensor(&q), tensor(&k), tensor(&v), Some(2));
-    let expected = frame_attention_host([b * h, f, f, t, d], &q, &k, &v, Some(2));
+    let dims = [b * h, f, f, t, d];
+    let expected = frame_attention_host(dims, &q, &k, &v, Some(2));
     assert_close_slices("attention", &to_vec(out), &expected, 1e-4, 1e-5);
+    let (out, lse) = super::frame_attention_with_lse(tensor(&q), tensor(&k), tensor(&v), Some(2));
+    assert_close_slices("attention", &to_vec(out), &expected, 1e-4, 1e-5);
+    assert_eq!(lse.dims(), [b, h, f, t]);
+    let expected = frame_attention_lse_host(dims, &q, &k, Some(2));
+    assert_close_slices("attention lse", &to_vec(lse), &expected, 1e-4, 1e-5);
 }
 
 /// The backward kernels' `dq`, `dk`, `dv` against the host gradients, for the forward's own
@@ -203,6 +219,7 @@ fn check_backward<T: GpuTarget>(
     let v = uniform(n_k, -1.0, 1.0, seed + 2);
     let dout = uniform(n_q, -1.0, 1.0, seed + 3);
     let o = frame_attention_host(dims, &q, &k, &v, window);
+    let lse = frame_attention_lse_host(dims, &q, &k, window);
     let grads = [
         nan_output::<T, 4>(q_shape, device),
         nan_output::<T, 4>(k_shape, device),
@@ -216,6 +233,7 @@ fn check_backward<T: GpuTarget>(
             cube_input::<T, 4>(&o, q_shape, device),
             cube_input::<T, 4>(&dout, q_shape, device),
         ],
+        cube_input::<T, 3>(&lse, [seqs, query_frames, tokens], device),
         grads.clone(),
         window.unwrap_or(0),
     );

@@ -61,10 +61,10 @@ pub(crate) fn block_attention<B: Backend>(
 
 /// Fewest keys a query sees (frames × tokens) for training through the attention kernels.
 /// Measured on an H200 (`memworld bench kernels --ops attention-backward`, heads of 64),
-/// forward + backward against the tensor ops: `maze-small` (window 10, batch 8) 1.84× / 1.72×
-/// at 16 / 64 frames (2,560 keys); `causal-full` (batch 1) 0.99× / 1.83× / 2.57× at 16 / 32 /
+/// forward + backward against the tensor ops: `maze-small` (window 10, batch 8) 2.06× / 1.91×
+/// at 16 / 64 frames (2,560 keys); `causal-full` (batch 1) 1.10× / 2.06× / 2.92× at 16 / 32 /
 /// 64 frames (4,096 … 16,384 keys). Training `maze-small` on batch 8 × 16 frames ran at
-/// 60.2k against 49.0k tokens/s through the kernels, with the same loss curve. Below ~2,000
+/// 61.8k against 50.0k tokens/s through the kernels, with the same loss curve. Below ~2,000
 /// keys the kernels are unmeasured, so the tensor ops keep them.
 const TRAINING_KERNEL_MIN_KEYS: usize = 2048;
 
@@ -111,11 +111,15 @@ trait AttentionOp: Clone + Debug + Send + 'static {
     fn serves<I: Backend>(&self, _q: &Tensor<I, 5>) -> bool {
         true
     }
-    fn forward<I: Backend>(&self, qkv: [Tensor<I, 5>; 3]) -> Tensor<I, 5>;
-    /// `[dq, dk, dv]` from the inputs, the forward's output and the output gradient.
+    /// The output, and what the backward pass needs of the forward beyond its inputs and
+    /// output where the operation keeps anything (the kernels: each row's log-sum-exp).
+    fn forward<I: Backend>(&self, qkv: [Tensor<I, 5>; 3]) -> (Tensor<I, 5>, Option<Tensor<I, 4>>);
+    /// `[dq, dk, dv]` from the inputs, the forward's output and what it kept, and the output
+    /// gradient.
     fn backward<I: Backend>(
         &self,
         qkvo: [Tensor<I, 5>; 4],
+        kept: Option<Tensor<I, 4>>,
         dout: Tensor<I, 5>,
     ) -> [Tensor<I, 5>; 3];
 }
@@ -129,13 +133,19 @@ struct Piece {
 }
 
 impl AttentionOp for Piece {
-    fn forward<I: Backend>(&self, [q, k, v]: [Tensor<I, 5>; 3]) -> Tensor<I, 5> {
-        masked_block_attention(q, k, v, self.allowed.clone(), self.blocks, self.max_scores)
+    fn forward<I: Backend>(
+        &self,
+        [q, k, v]: [Tensor<I, 5>; 3],
+    ) -> (Tensor<I, 5>, Option<Tensor<I, 4>>) {
+        let out =
+            masked_block_attention(q, k, v, self.allowed.clone(), self.blocks, self.max_scores);
+        (out, None)
     }
 
     fn backward<I: Backend>(
         &self,
         [q, k, v, o]: [Tensor<I, 5>; 4],
+        _: Option<Tensor<I, 4>>,
         dout: Tensor<I, 5>,
     ) -> [Tensor<I, 5>; 3] {
         masked_block_attention_backward(
@@ -162,16 +172,22 @@ impl AttentionOp for KernelAttention {
         kernels::attention::takes(q)
     }
 
-    fn forward<I: Backend>(&self, [q, k, v]: [Tensor<I, 5>; 3]) -> Tensor<I, 5> {
-        kernels::attention::frame_attention(q, k, v, self.window)
+    fn forward<I: Backend>(
+        &self,
+        [q, k, v]: [Tensor<I, 5>; 3],
+    ) -> (Tensor<I, 5>, Option<Tensor<I, 4>>) {
+        let (out, lse) = kernels::attention::frame_attention_with_lse(q, k, v, self.window);
+        (out, Some(lse))
     }
 
     fn backward<I: Backend>(
         &self,
         [q, k, v, o]: [Tensor<I, 5>; 4],
+        lse: Option<Tensor<I, 4>>,
         dout: Tensor<I, 5>,
     ) -> [Tensor<I, 5>; 3] {
-        kernels::attention::frame_attention_backward([q, k, v, o, dout], self.window)
+        let lse = lse.expect("the attention kernel keeps its log-sum-exps");
+        kernels::attention::frame_attention_backward([q, k, v, o, dout], lse, self.window)
     }
 }
 
@@ -188,8 +204,9 @@ fn on<B: Backend, I: Backend, G: AttentionOp>(
     if !op.serves(&inner::<I, 5>(q.primitive.clone())) {
         return None;
     }
-    let out = op.forward([&q, &k, &v].map(|t| inner::<I, 5>(t.primitive.clone())));
+    let (out, kept) = op.forward([&q, &k, &v].map(|t| inner::<I, 5>(t.primitive.clone())));
     let out = out.into_primitive().tensor();
+    let kept = kept.map(|t| t.into_primitive().tensor());
     let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
     let out = match <Recorded<G> as Backward<I, 3>>::prepare::<NoCheckpointing>(
         Recorded(op.clone()),
@@ -199,7 +216,8 @@ fn on<B: Backend, I: Backend, G: AttentionOp>(
     .stateful()
     {
         OpsKind::Tracked(prep) => {
-            prep.finish([q.primitive, k.primitive, v.primitive, out.clone()], out)
+            let qkvo = [q.primitive, k.primitive, v.primitive, out.clone()];
+            prep.finish((qkvo, kept), out)
         }
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
@@ -211,12 +229,18 @@ fn on<B: Backend, I: Backend, G: AttentionOp>(
 struct Recorded<G>(G);
 
 impl<I: Backend, G: AttentionOp> Backward<I, 3> for Recorded<G> {
-    /// Queries, keys, values and output of the forward pass.
-    type State = [I::FloatTensorPrimitive; 4];
+    /// Queries, keys, values and output of the forward pass, and what it kept besides.
+    type State = (
+        [I::FloatTensorPrimitive; 4],
+        Option<I::FloatTensorPrimitive>,
+    );
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dout = inner::<I, 5>(grads.consume::<I>(&ops.node));
-        let gradients = self.0.backward(ops.state.map(inner::<I, 5>), dout);
+        let (qkvo, kept) = ops.state;
+        let gradients = self
+            .0
+            .backward(qkvo.map(inner::<I, 5>), kept.map(inner::<I, 4>), dout);
         for (parent, grad) in ops.parents.into_iter().zip(gradients) {
             if let Some(node) = parent {
                 grads.register::<I>(node.id, grad.into_primitive().tensor());
