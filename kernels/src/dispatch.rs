@@ -23,6 +23,15 @@ use burn_cubecl::{ops::numeric::empty_device_contiguous_dtype, tensor::CubeTenso
 /// Environment variable that selects the kernels (see the module docs).
 pub const KERNELS_ENV: &str = "MEMWORLD_KERNELS";
 
+/// A benchmarking knob's value: the positive integer in the environment variable `name`, if
+/// it holds one.
+pub(crate) fn positive_knob(name: &str) -> Option<usize> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&k| k > 0)
+}
+
 /// The kernel families that can be switched on or off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelKind {

@@ -5,20 +5,55 @@ use cubecl::prelude::*;
 
 use super::backward_kernel::{attention_backward_key, attention_backward_query};
 use super::forward::{vector_width, MAX_HEAD_DIM};
-use crate::dispatch::empty_f32;
+use crate::dispatch::{empty_f32, positive_knob};
 
 /// Floats of shared memory a cube may use: WebGPU's 16 KiB.
 const SHARED_FLOATS: usize = 16 * 1024 / 4;
 
-/// Rows per cube (one unit each, its own rows in registers).
+/// Rows per cube (one unit each, its own rows in registers), unless [`ROWS_ENV`] says
+/// otherwise. Measured on an H200 (`memworld bench kernels --ops attention-backward`, forward
+/// + backward against the tensor ops, heads of 64), rows per cube × [`MAX_TILE`]:
+///
+/// | rows × tile | windowed, batch 8, 16 / 64 frames | full causal, batch 1, 16 / 64 frames |
+/// |---|---|---|
+/// | 32 × 16 | 2.03× / 1.90× | 1.11× / 2.88× |
+/// | 64 × 16 | 2.14× / 1.98× | 1.20× / 3.04× |
+/// | 128 × 16 | 2.16× / 1.98× | 1.11× / 3.31× |
+/// | 32 × 32 | 2.02× / 1.90× | 1.08× / 2.83× |
+/// | 64 × 32 | 2.15× / 1.98× | 1.17× / 3.14× |
+/// | **128 × 32** | **2.23× / 2.03×** | **1.18× / 3.44×** |
+/// | 256 × 32 | 2.17× / 1.96× | 0.97× / 3.29× |
+///
+/// More rows share each staged tile, so fewer loads per row; past 128 too few cubes are left.
+/// Training `maze-small` (batch 8 × 16 frames) ran at 62.4k tokens/s with 128 × 32 and 63.2k
+/// with 32 × 16: the gain is within an update's noise there.
+const ROWS_PER_CUBE: usize = 128;
+
+/// Most rows of the other side staged per step, unless [`TILE_ENV`] says otherwise (see
+/// [`ROWS_PER_CUBE`]); shared memory bounds it to 31–32 for heads of 64.
+const MAX_TILE: usize = 32;
+
+/// A benchmarking knob: rows per cube of the backward kernels (at most 256, WebGPU's largest
+/// workgroup).
+pub const ROWS_ENV: &str = "MEMWORLD_ATTENTION_BACKWARD_ROWS";
+
+/// A benchmarking knob: the most rows of the other side the backward kernels stage per step
+/// (shared memory bounds it too).
+pub const TILE_ENV: &str = "MEMWORLD_ATTENTION_BACKWARD_TILE";
+
+/// Rows per cube for frames of `tokens` tokens.
 fn units(tokens: usize) -> usize {
-    tokens.min(32)
+    static ROWS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let rows = *ROWS.get_or_init(|| positive_knob(ROWS_ENV).unwrap_or(ROWS_PER_CUBE).min(256));
+    tokens.min(rows)
 }
 
 /// Rows of the other side staged per step in shared memory (two rows of the head each, plus
-/// `extra` floats per row), at most 16.
+/// `extra` floats per row).
 fn tile(head_dim: usize, extra: usize) -> usize {
-    (SHARED_FLOATS / (2 * head_dim + extra)).clamp(1, 16)
+    static MOST: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let most = *MOST.get_or_init(|| positive_knob(TILE_ENV).unwrap_or(MAX_TILE));
+    (SHARED_FLOATS / (2 * head_dim + extra)).clamp(1, most)
 }
 
 /// Gradients of frame-local attention into `dq`, `dk`, `dv` (so tests can hand in NaN-filled

@@ -4,7 +4,7 @@ use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::kernel::{combine_splits, frame_attention_forward};
-use crate::dispatch::empty_f32;
+use crate::dispatch::{empty_f32, positive_knob};
 
 /// Query tokens per cube (one unit each).
 const MAX_QUERY_TILE: usize = 32;
@@ -25,13 +25,7 @@ pub const SPLIT_KEYS_ENV: &str = "MEMWORLD_ATTENTION_SPLIT_KEYS";
 
 fn min_keys_per_split() -> usize {
     static KEYS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *KEYS.get_or_init(|| {
-        std::env::var(SPLIT_KEYS_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&k| k > 0)
-            .unwrap_or(MIN_KEYS_PER_SPLIT)
-    })
+    *KEYS.get_or_init(|| positive_knob(SPLIT_KEYS_ENV).unwrap_or(MIN_KEYS_PER_SPLIT))
 }
 
 /// Key splits for a call: one when there are query rows enough to fill the GPU (training

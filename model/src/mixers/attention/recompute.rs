@@ -61,8 +61,8 @@ pub(crate) fn block_attention<B: Backend>(
 
 /// Fewest keys a query sees (frames × tokens) for training through the attention kernels.
 /// Measured on an H200 (`memworld bench kernels --ops attention-backward`, heads of 64),
-/// forward + backward against the tensor ops: `maze-small` (window 10, batch 8) 2.06× / 1.91×
-/// at 16 / 64 frames (2,560 keys); `causal-full` (batch 1) 1.10× / 2.06× / 2.92× at 16 / 32 /
+/// forward + backward against the tensor ops: `maze-small` (window 10, batch 8) 2.23× / 2.03×
+/// at 16 / 64 frames (2,560 keys); `causal-full` (batch 1) 1.20× / 2.10× / 3.44× at 16 / 32 /
 /// 64 frames (4,096 … 16,384 keys). Training `maze-small` on batch 8 × 16 frames ran at
 /// 61.8k against 50.0k tokens/s through the kernels, with the same loss curve. Below ~2,000
 /// keys the kernels are unmeasured, so the tensor ops keep them.
