@@ -104,7 +104,7 @@ pub fn frame_attention_after<B: Backend>(
 }
 
 /// Checks the shapes and runs the forward kernel; returns the output flat, in `layout`, and
-/// with `lse` the rows' log-sum-exps flat.
+/// with `with_lse` the rows' log-sum-exps flat.
 fn launch_on<B: Backend>(
     q: Tensor<B, 5>,
     held: Option<(Tensor<B, 5>, Tensor<B, 5>)>,
@@ -112,7 +112,7 @@ fn launch_on<B: Backend>(
     v: Tensor<B, 5>,
     window: Option<usize>,
     layout: OutputLayout,
-    lse: bool,
+    with_lse: bool,
 ) -> (Tensor<B, 1>, Option<Tensor<B, 1>>) {
     let ([batch, heads, query_frames, tokens, head_dim], new_frames) =
         check_layout("frame attention", &q, [("k", &k), ("v", &v)], [], window);
@@ -135,7 +135,7 @@ fn launch_on<B: Backend>(
     with_runtime!(kind, R => {
         let q = to_cube::<B, R, 4>(flat(q, query_frames));
         let out = empty_f32(&q, &[batch * heads * query_frames * tokens * head_dim]);
-        let lse = lse.then(|| empty_f32(&q, &[batch * heads * query_frames * tokens]));
+        let lse = with_lse.then(|| empty_f32(&q, &[batch * heads * query_frames * tokens]));
         let held = held.map(|(hk, hv)| {
             (
                 to_cube::<B, R, 4>(flat(hk, held_frames)),
