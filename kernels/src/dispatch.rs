@@ -23,13 +23,32 @@ use burn_cubecl::{ops::numeric::empty_device_contiguous_dtype, tensor::CubeTenso
 /// Environment variable that selects the kernels (see the module docs).
 pub const KERNELS_ENV: &str = "MEMWORLD_KERNELS";
 
-/// A benchmarking knob's value: the positive integer in the environment variable `name`, if
-/// it holds one.
-pub(crate) fn positive_knob(name: &str) -> Option<usize> {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&k| k > 0)
+/// A benchmarking knob: a positive integer read once from the environment variable `name`,
+/// else `default`.
+pub(crate) struct Knob {
+    name: &'static str,
+    default: usize,
+    value: OnceLock<usize>,
+}
+
+impl Knob {
+    pub(crate) const fn new(name: &'static str, default: usize) -> Self {
+        Self {
+            name,
+            default,
+            value: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn get(&self) -> usize {
+        *self.value.get_or_init(|| {
+            std::env::var(self.name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&k| k > 0)
+                .unwrap_or(self.default)
+        })
+    }
 }
 
 /// The kernel families that can be switched on or off.

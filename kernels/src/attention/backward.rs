@@ -5,7 +5,7 @@ use cubecl::prelude::*;
 
 use super::backward_kernel::{attention_backward_key, attention_backward_query};
 use super::forward::{vector_width, MAX_HEAD_DIM};
-use crate::dispatch::{empty_f32, positive_knob};
+use crate::dispatch::{empty_f32, Knob};
 
 /// Floats of shared memory a cube may use: WebGPU's 16 KiB.
 const SHARED_FLOATS: usize = 16 * 1024 / 4;
@@ -41,19 +41,18 @@ pub const ROWS_ENV: &str = "MEMWORLD_ATTENTION_BACKWARD_ROWS";
 /// (shared memory bounds it too).
 pub const TILE_ENV: &str = "MEMWORLD_ATTENTION_BACKWARD_TILE";
 
+static ROWS: Knob = Knob::new(ROWS_ENV, ROWS_PER_CUBE);
+static TILE: Knob = Knob::new(TILE_ENV, MAX_TILE);
+
 /// Rows per cube for frames of `tokens` tokens.
 fn units(tokens: usize) -> usize {
-    static ROWS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let rows = *ROWS.get_or_init(|| positive_knob(ROWS_ENV).unwrap_or(ROWS_PER_CUBE).min(256));
-    tokens.min(rows)
+    tokens.min(ROWS.get()).min(256)
 }
 
 /// Rows of the other side staged per step in shared memory (two rows of the head each, plus
 /// `extra` floats per row).
 fn tile(head_dim: usize, extra: usize) -> usize {
-    static MOST: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let most = *MOST.get_or_init(|| positive_knob(TILE_ENV).unwrap_or(MAX_TILE));
-    (SHARED_FLOATS / (2 * head_dim + extra)).clamp(1, most)
+    (SHARED_FLOATS / (2 * head_dim + extra)).clamp(1, TILE.get())
 }
 
 /// Gradients of frame-local attention into `dq`, `dk`, `dv` (so tests can hand in NaN-filled

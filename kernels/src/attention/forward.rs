@@ -4,7 +4,7 @@ use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::kernel::{combine_splits, frame_attention_forward};
-use crate::dispatch::{empty_f32, positive_knob};
+use crate::dispatch::{empty_f32, Knob};
 
 /// Query tokens per cube (one unit each).
 const MAX_QUERY_TILE: usize = 32;
@@ -23,16 +23,13 @@ const MIN_KEYS_PER_SPLIT: usize = 32;
 /// A benchmarking knob: the fewest keys a split handles (a positive integer).
 pub const SPLIT_KEYS_ENV: &str = "MEMWORLD_ATTENTION_SPLIT_KEYS";
 
-fn min_keys_per_split() -> usize {
-    static KEYS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *KEYS.get_or_init(|| positive_knob(SPLIT_KEYS_ENV).unwrap_or(MIN_KEYS_PER_SPLIT))
-}
+static KEYS_PER_SPLIT: Knob = Knob::new(SPLIT_KEYS_ENV, MIN_KEYS_PER_SPLIT);
 
 /// Key splits for a call: one when there are query rows enough to fill the GPU (training
 /// shapes), more for the few rows of a streamed frame (flash-decoding).
 fn key_splits(rows: usize, visible_keys: usize) -> usize {
     let by_rows = (TARGET_UNITS / rows.max(1)).max(1);
-    let by_keys = (visible_keys / min_keys_per_split()).max(1);
+    let by_keys = (visible_keys / KEYS_PER_SPLIT.get()).max(1);
     by_rows.min(by_keys).min(1024)
 }
 

@@ -374,11 +374,11 @@ pub fn mamba_epilogue<F: Float>(
 /// The attention's inputs from its three projections (products without their biases, token
 /// `t`'s row of `heads · head_dim` values starting at `t · row_stride + offset` of each input,
 /// so one packed product `[tokens, 3 · heads · head_dim]` may stand for all three): each bias
-/// added (when `has_bias`), the axial rotary embedding applied to queries and keys, and all three written
-/// in the attention's layout `[batch, heads, frames, tokens, head_dim]`. Pair `j` of a head,
-/// `(x[j], x[j + half])`, turns by the angle of its axis — the token's row for `j < rows`, its
-/// column for the next `cols`, its frame for the rest — read from the packed per-axis table
-/// (see `super::rope_table`). One unit per pair.
+/// added (when `has_bias`), the axial rotary embedding applied to queries and keys, and all
+/// three written in the attention's layout `[batch, heads, frames, tokens, head_dim]`. Pair `j`
+/// of a head, `(x[j], x[j + half])`, turns by the angle of its axis — the token's row for
+/// `j < rows`, its column for the next `cols`, its frame for the rest — read from the packed
+/// per-axis table (see `super::rope_table`). One unit per pair.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub fn qkv_rope<F: Float>(

@@ -230,8 +230,8 @@ impl<B: Backend> WorldSession<B> {
     /// pass sees (1 − τₕ)·x̂ + τₕ·`commit_noise` at τₕ instead of the clean frame x̂
     /// (`commit_noise` is then required; it is ignored at τₕ = 0). The condition of every
     /// pass (its τ and the frame's action and pose) is computed once, for all passes together,
-    /// instead of once per pass; where the fused kernels serve, so are every layer's adaLN vectors of every pass
-    /// (one product, [`PackedAda`]).
+    /// instead of once per pass; where the fused kernels serve, so are every layer's adaLN
+    /// vectors of every pass (one product, [`PackedAda`]).
     ///
     /// # Shapes
     /// - x, commit_noise: `[batch, 1, H, W, C]`; cond: `[batch, 1]`; returns
