@@ -484,3 +484,99 @@ fn warm_start_begins_from_the_source_ema_weights() {
         let _ = fs::remove_dir_all(d);
     }
 }
+
+/// Records every preview's context (half the clip length of its phase) and can stop like a
+/// kill after the row of a given update.
+struct Previews {
+    contexts: Vec<(usize, usize)>,
+    kill_after: Option<usize>,
+}
+impl TrainObserver for Previews {
+    fn on_log(&mut self, row: &LossRow) -> Control {
+        match self.kill_after {
+            Some(at) if row.step >= at => Control::Abort,
+            _ => Control::Continue,
+        }
+    }
+    fn on_samples(&mut self, samples: &model::world::preview::PreviewSamples) {
+        self.contexts.push((samples.step, samples.context));
+    }
+}
+
+/// A two-phase curriculum (`TrainSettings::long_clips`) trains its first updates exactly as a
+/// run without one, switches to the long clips at its update (the previews' clips double),
+/// and a run killed on either side of the switch resumes onto the uninterrupted loss curve.
+#[test]
+fn curriculum_switches_clips_at_its_update_and_resumes_across_the_switch() {
+    let _guard = serial();
+    let config = WorldModelConfig::tiny();
+    let mut s = settings(&config, 6);
+    s.batch = 2;
+    s.long_clips = Some("3:1x16".parse().unwrap());
+    // Previews (of one clip after every update) only where the test looks at them.
+    let options = |name: &str, s: &TrainSettings, previews: bool| {
+        let mut o = TrainOptions::new(config.clone(), s.clone(), scratch(name));
+        o.ckpt_every = 2;
+        o.sample_every = usize::from(previews);
+        o.sample_clips = 1;
+        o
+    };
+    let whole = options("curriculum", &s, true);
+    let mut seen = Previews {
+        contexts: Vec::new(),
+        kill_after: None,
+    };
+    let full = train::<AB>(&whole, &Default::default(), &mut seen).unwrap();
+    let half = config.clip_frames / 2;
+    assert_eq!(
+        seen.contexts,
+        vec![(1, half), (2, half), (3, half), (4, 8), (5, 8), (6, 8)]
+    );
+    let saved = checkpoint::open_checkpoint(&whole.out, None).unwrap();
+    assert_eq!(saved.state.train["long_clips"]["clip_frames"], 16);
+
+    // Without the curriculum: the same first three updates, then other batches.
+    let mut plain = s.clone();
+    plain.long_clips = None;
+    let plain_opts = options("curriculum-plain", &plain, false);
+    let plain = run(&plain_opts);
+    for (x, y) in full.rows.iter().zip(&plain.rows) {
+        let same = (x.loss - y.loss).abs() <= 1e-6 * x.loss.abs();
+        assert_eq!(
+            same,
+            x.step <= 3,
+            "update {}: {} vs {}",
+            x.step,
+            x.loss,
+            y.loss
+        );
+    }
+
+    // Killed after update 3 (resumes from 2, before the switch) and after 5 (resumes from 4,
+    // after it).
+    for (kill, from) in [(3, 2), (5, 4)] {
+        let mut killed = options(&format!("curriculum-killed-{kill}"), &s, false);
+        let mut obs = Previews {
+            contexts: Vec::new(),
+            kill_after: Some(kill),
+        };
+        train::<AB>(&killed, &Default::default(), &mut obs).unwrap();
+        killed.resume = true;
+        let resumed = run(&killed);
+        assert_eq!((resumed.start_step, resumed.end_step), (from, 6));
+        for (x, y) in full.rows[from..].iter().zip(&resumed.rows) {
+            assert_eq!(x.step, y.step);
+            let rel = (x.loss - y.loss).abs() / x.loss.abs();
+            assert!(
+                rel <= 1e-5,
+                "killed at {kill}, update {}: rel {rel:.2e}",
+                x.step
+            );
+        }
+        let _ = fs::remove_dir_all(&killed.out);
+    }
+    let _ = (
+        fs::remove_dir_all(&whole.out),
+        fs::remove_dir_all(&plain_opts.out),
+    );
+}

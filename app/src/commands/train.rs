@@ -54,6 +54,12 @@ pub struct TrainArgs {
     /// Frames per training clip [default: the preset's clip_frames].
     #[arg(long)]
     pub clip_frames: Option<usize>,
+    /// Curriculum: after UPDATES updates of the --batch × --clip-frames clips, train on BATCH
+    /// clips of FRAMES frames each (e.g. 700:1x128: short clips teach what the scenes look
+    /// like, long ones the memory). The learning-rate schedule runs over all --steps
+    /// [default: the same clips throughout].
+    #[arg(long, value_name = "UPDATES:BATCHxFRAMES")]
+    pub long_clips: Option<String>,
     /// Peak learning rate of AdamW [default: 3e-4].
     #[arg(long)]
     pub lr: Option<f64>,
@@ -191,6 +197,9 @@ fn options(args: &TrainArgs) -> Result<TrainOptions> {
     flag!(grad_clip, args.grad_clip);
     flag!(seed, args.seed);
     flag!(precision, args.precision);
+    if let Some(long) = &args.long_clips {
+        settings.long_clips = Some(long.parse()?);
+    }
     if let Some(path) = &args.init {
         settings.init = Some(path.display().to_string());
     }

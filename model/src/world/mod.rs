@@ -6,6 +6,7 @@
 pub mod block;
 pub mod checkpoint;
 pub mod config;
+pub mod curriculum;
 pub mod data;
 pub mod diffusion;
 pub mod dream;

@@ -12,6 +12,7 @@
 //! weights, norms, softmax, SSD scan, loss and optimizer).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
@@ -25,6 +26,7 @@ use super::checkpoint::{
     MODEL_FILE,
 };
 use super::config::WorldModelConfig;
+use super::curriculum::{phase_at, ClipPhase, PhaseSpan};
 use super::data::{
     batch_from_rng, open_source, stream_rng, BatchShape, BatchStream, DataSpec, NoiseSpec, Stream,
 };
@@ -34,6 +36,7 @@ use super::model::WorldModel;
 use super::optim::{clip_grad_global_norm, ema_decay_at, ema_update, LrSchedule};
 use super::preview::{preview, PreviewSamples};
 use super::runlog::{write_summary, LossLog, LossRow};
+use super::sources::ClipSource;
 use crate::precision::{autocast, MatmulPrecision};
 
 /// Everything that determines the numbers of a run; saved in every checkpoint and required to
@@ -72,6 +75,10 @@ pub struct TrainSettings {
     /// initialisation (a warm start: fresh optimizer, update 0). Absent for runs from scratch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<String>,
+    /// The curriculum's second phase: other clips from a given update on (`curriculum`).
+    /// Absent: `batch` clips of `clip_frames` frames throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_clips: Option<ClipPhase>,
 }
 
 impl TrainSettings {
@@ -100,6 +107,7 @@ impl TrainSettings {
             seed: 0,
             precision: MatmulPrecision::F32,
             init: None,
+            long_clips: None,
         }
     }
 
@@ -126,7 +134,15 @@ impl TrainSettings {
         if self.grad_clip < 0.0 || self.weight_decay < 0.0 {
             return bad("grad clipping and weight decay cannot be negative".into());
         }
+        if let Some(long) = &self.long_clips {
+            long.check(self.steps).map_err(WorldError::TrainOptions)?;
+        }
         Ok(())
+    }
+
+    /// The clips of update `step` (0-based) and the span of updates that take them.
+    fn phase_at(&self, step: usize) -> PhaseSpan {
+        phase_at(step, (self.batch, self.clip_frames), self.long_clips)
     }
 
     fn schedule(&self) -> LrSchedule {
@@ -310,33 +326,21 @@ pub fn train<B: AutodiffBackend>(
     };
     let num_params = model.num_params();
 
-    let source = open_source(&spec, config, settings.clip_frames, settings.seed)?;
-    let shape = BatchShape {
-        batch: settings.batch,
-        clip_frames: settings.clip_frames,
-        resolution: config.resolution,
-        pose_dim: config.pose_dim.unwrap_or(0),
-        noise: Some(NoiseSpec {
-            sampling: settings.tau_sampling,
-            prefix_prob: settings.prefix_prob,
-        }),
-    };
-    let preview_shape = BatchShape {
-        batch: opts.sample_clips.max(1),
-        noise: None,
-        ..shape.clone()
-    };
+    // The clip source of every phase still to run, opened now so that bad data fails before
+    // any training.
+    let mut phases = Vec::new();
+    let mut next = Some(settings.phase_at(start));
+    while let Some(span) = next {
+        let source = open_source(&spec, config, span.clip_frames, settings.seed)?;
+        phases.push((span, source));
+        next = span.end.map(|end| settings.phase_at(end));
+    }
+    let mut phases = phases.into_iter();
+    let mut phase = Phase::start(opts, phases.next().expect("a phase"), start);
     let mut log = LossLog::open(&opts.out, start, resuming)?;
-    let mut stream = BatchStream::new(
-        source.clone(),
-        shape,
-        settings.seed,
-        start,
-        opts.data_workers,
-    );
-
     let schedule = settings.schedule();
-    let tokens_per_step = settings.batch * settings.clip_frames * config.tokens_per_frame();
+    // Tokens trained by this call, and when the log window began.
+    let (mut tokens, mut window_tokens) = (0usize, 0usize);
     let log_every = opts.log_every.max(1);
     observer.on_start(start, settings.steps, num_params);
 
@@ -354,7 +358,10 @@ pub fn train<B: AutodiffBackend>(
     let mut aborted = false;
     let mut step = start;
     while step < settings.steps {
-        let batch = stream.next_batch()?;
+        if phase.span.end == Some(step) {
+            phase = Phase::start(opts, phases.next().expect("the next phase"), step);
+        }
+        let batch = phase.stream.next_batch()?;
         let (x0, cond) = batch.to_device::<B>(config, device);
         let (tau, mask, eps) = batch
             .noise_to_device::<B>(device)
@@ -375,6 +382,7 @@ pub fn train<B: AutodiffBackend>(
         model = optim.step(lr, model, grads);
         ema = ema_update(ema, &model.valid(), ema_decay_at(settings.ema_decay, step));
         step += 1;
+        tokens += phase.tokens_per_step;
 
         let loss = loss.inner();
         window.2 = Some(match window.2.take() {
@@ -395,12 +403,13 @@ pub fn train<B: AutodiffBackend>(
                 loss,
                 lr,
                 grad_norm: grad_norm.map_or(f64::NAN, |g| g.into_scalar().elem::<f64>()),
-                tokens_per_s: (n * tokens_per_step) as f64 / secs,
+                tokens_per_s: (tokens - window_tokens) as f64 / secs,
             };
             log.append(&row)?;
             control = observer.on_log(&row);
             rows.push(row);
             window = (Instant::now(), 0, None);
+            window_tokens = tokens;
         }
         if control == Control::Abort {
             interrupted = true;
@@ -409,8 +418,13 @@ pub fn train<B: AutodiffBackend>(
         }
         if opts.sample_every > 0 && step % opts.sample_every == 0 {
             let rng = stream_rng(settings.seed, Stream::Preview, 0);
-            let batch = batch_from_rng(source.as_ref(), &preview_shape, rng)?;
-            let context = (settings.clip_frames / 2).max(1);
+            let preview_shape = BatchShape {
+                batch: opts.sample_clips.max(1),
+                noise: None,
+                ..phase.shape.clone()
+            };
+            let batch = batch_from_rng(phase.source.as_ref(), &preview_shape, rng)?;
+            let context = (phase.shape.clip_frames / 2).max(1);
             let samples =
                 preview::<B::InnerBackend>(&ema, &batch, context, step, settings.seed, device);
             last_preview = Some(samples.mean_psnr());
@@ -437,7 +451,7 @@ pub fn train<B: AutodiffBackend>(
             break;
         }
     }
-    drop(stream);
+    drop(phase);
 
     let wall_s = started.elapsed().as_secs_f64();
     // First and last quarter of the log rows (at most 20 each).
@@ -450,7 +464,7 @@ pub fn train<B: AutodiffBackend>(
         total_steps: settings.steps,
         initial_loss: mean(rows[..k].iter().map(|r| r.loss)),
         final_loss: mean(rows[rows.len() - k..].iter().map(|r| r.loss)),
-        tokens_per_s: ((step - start) * tokens_per_step) as f64 / wall_s.max(1e-9),
+        tokens_per_s: tokens as f64 / wall_s.max(1e-9),
         wall_s,
         last_checkpoint,
         last_preview_psnr: last_preview,
@@ -461,6 +475,51 @@ pub fn train<B: AutodiffBackend>(
         write_summary(&opts.out, &summary)?;
     }
     Ok(summary)
+}
+
+/// A phase of the clip curriculum: its span of updates, its clips and the stream preparing
+/// them.
+struct Phase {
+    span: PhaseSpan,
+    source: Arc<dyn ClipSource>,
+    shape: BatchShape,
+    stream: BatchStream,
+    tokens_per_step: usize,
+}
+
+impl Phase {
+    /// The phase `span` on `source`, its stream starting at update `step`.
+    fn start(
+        opts: &TrainOptions,
+        (span, source): (PhaseSpan, Arc<dyn ClipSource>),
+        step: usize,
+    ) -> Self {
+        let (config, settings) = (&opts.config, &opts.settings);
+        let shape = BatchShape {
+            batch: span.batch,
+            clip_frames: span.clip_frames,
+            resolution: config.resolution,
+            pose_dim: config.pose_dim.unwrap_or(0),
+            noise: Some(NoiseSpec {
+                sampling: settings.tau_sampling,
+                prefix_prob: settings.prefix_prob,
+            }),
+        };
+        let stream = BatchStream::new(
+            source.clone(),
+            shape.clone(),
+            settings.seed,
+            step,
+            opts.data_workers,
+        );
+        Phase {
+            span,
+            source,
+            shape,
+            stream,
+            tokens_per_step: span.batch * span.clip_frames * config.tokens_per_frame(),
+        }
+    }
 }
 
 /// `field: saved vs given` for every differing setting.
