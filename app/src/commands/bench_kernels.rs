@@ -12,7 +12,7 @@ use burn::backend::Autodiff;
 use burn::tensor::{backend::Backend, Distribution, ElementConversion, Tensor};
 use clap::{Args, ValueEnum};
 use model::mixers::attention::tensor_op_frame_attention;
-use model::mixers::ssd::{chunked_ssd, ssd_scan, ssd_step};
+use model::mixers::ssd::{chunked_ssd, ssd_scan, step_by_tensor_ops};
 use model::world::data::panic_message;
 use model::world::{AttentionKind, WorldModelConfig};
 use scenes::episode::atomic::write_bytes_atomic;
@@ -407,7 +407,7 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                         device,
                         || {
                             let (x, dt, a, b, c, s) = inputs();
-                            ssd_step(x, dt, a, b, c, s).1
+                            step_by_tensor_ops(x, dt, a, b, c, s).1
                         },
                         || {
                             let (x, dt, a, b, c, s) = inputs();

@@ -91,14 +91,16 @@ pub(crate) fn launch_ssd_step<R: CubeRuntime>(
 ) {
     let [batch, heads, head_dim, d_state] = dims4(&state);
     let groups = b.meta.shape()[1];
-    let units = batch * heads * head_dim;
+    let rows = step_rows(head_dim, d_state).expect("SSD step: d_state too large for the kernel");
+    let seq_heads = batch * heads;
     let client = x.client.clone();
-    let cube_dim = CubeDim::new_1d(256);
-    let cubes = units.div_ceil(256) as u32;
+    // Units a cube: enough for a tile of rows, in whole warps, at most 256.
+    let units = (rows * d_state).div_ceil(32).clamp(1, 8) * 32;
+    let grid_x = seq_heads.clamp(1, MAX_GRID_X);
     ssd_step_forward::launch::<f32, R>(
         &client,
-        CubeCount::Static(cubes, 1, 1),
-        cube_dim,
+        CubeCount::Static(grid_x as u32, seq_heads.div_ceil(grid_x) as u32, 1),
+        CubeDim::new_1d(units as u32),
         x.into_tensor_arg(),
         dt.into_tensor_arg(),
         a.into_tensor_arg(),
@@ -107,12 +109,23 @@ pub(crate) fn launch_ssd_step<R: CubeRuntime>(
         state.into_tensor_arg(),
         y.into_tensor_arg(),
         new_state.into_tensor_arg(),
-        units as u32,
+        seq_heads as u32,
         heads as u32,
         groups as u32,
         head_dim,
         d_state,
+        rows,
     );
+}
+
+/// Cubes in one dimension of a grid (WebGPU's limit).
+const MAX_GRID_X: usize = 65_535;
+
+/// State rows the step kernel stages per pass: as many as fit [`SHARED_F32`] next to B and C
+/// (each row padded by one value), at most `head_dim`; `None` when not even one fits.
+pub(crate) fn step_rows(head_dim: usize, d_state: usize) -> Option<usize> {
+    let room = SHARED_F32.checked_sub(2 * d_state)? / (d_state + 1);
+    (room > 0).then_some(room.min(head_dim.max(1)))
 }
 
 /// The chunk scan into the given outputs (see the kernel for the recurrence).

@@ -48,17 +48,30 @@ pub fn ssd_scan<B: Backend>(
     chunked_ssd(x, dt, a, b, c, initial_state, chunk_size)
 }
 
-/// One step of the recurrence, `h ← exp(Δ A) h + Δ x Bᵀ`, `y = h C`.
-///
-/// By tensor ops on every backend: the step kernel (`kernels::ssd::ssd_step`) measured 0.7×
-/// their speed on an H200 at 2,048 sequences × 8 heads (`memworld bench kernels`), so the
-/// layer does not call it yet; this is the kernel's reference in that bench.
+/// One step of the recurrence, `h ← exp(Δ A) h + Δ x Bᵀ`, `y = h C`: the CubeCL step kernel
+/// where it serves the call (`kernels::ssd::serves_step`: wgpu and cuda, not under autodiff),
+/// else [`step_by_tensor_ops`].
 ///
 /// # Shapes
 /// - `x`: `[batch, heads, head_dim]`, `dt`: `[batch, heads]`, `a`: `[heads]`
 /// - `b`, `c`: `[batch, groups, d_state]`, `state`: `[batch, heads, head_dim, d_state]`
 /// - returns `y` `[batch, heads, head_dim]` and the new state
 pub fn ssd_step<B: Backend>(
+    x: Tensor<B, 3>,
+    dt: Tensor<B, 2>,
+    a: Tensor<B, 1>,
+    b: Tensor<B, 3>,
+    c: Tensor<B, 3>,
+    state: Tensor<B, 4>,
+) -> (Tensor<B, 3>, Tensor<B, 4>) {
+    if kernels::ssd::serves_step(&x, b.dims()[2]) {
+        return kernels::ssd::ssd_step(x, dt, a, b, c, state);
+    }
+    step_by_tensor_ops(x, dt, a, b, c, state)
+}
+
+/// [`ssd_step`] by tensor ops on any backend (the step kernel's reference).
+pub fn step_by_tensor_ops<B: Backend>(
     x: Tensor<B, 3>,
     dt: Tensor<B, 2>,
     a: Tensor<B, 1>,
