@@ -3,7 +3,7 @@
 use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
-use super::kernel::{chunk_state_scan, chunked_ssd_forward, ssd_step_forward};
+use super::kernel::{chunk_state_scan, chunked_ssd_forward, ssd_step_forward, STEP_MAX_UNITS};
 
 /// Shared-memory budget of one cube, in f32 elements: WebGPU's guaranteed 16 KiB.
 const SHARED_F32: usize = 16 * 1024 / 4;
@@ -91,11 +91,15 @@ pub(crate) fn launch_ssd_step<R: CubeRuntime>(
 ) {
     let [batch, heads, head_dim, d_state] = dims4(&state);
     let groups = b.meta.shape()[1];
-    let rows = step_rows(head_dim, d_state).expect("SSD step: d_state too large for the kernel");
+    let lanes = step_lanes(d_state);
     let seq_heads = batch * heads;
     let client = x.client.clone();
-    // Units a cube: enough for a tile of rows, in whole warps, at most 256.
-    let units = (rows * d_state).div_ceil(32).clamp(1, 8) * 32;
+    // Units a cube: `lanes` per row for every row of a head, in whole warps, at most
+    // STEP_MAX_UNITS.
+    let units = (lanes * head_dim)
+        .div_ceil(32)
+        .clamp(1, STEP_MAX_UNITS / 32)
+        * 32;
     let grid_x = seq_heads.clamp(1, MAX_GRID_X);
     ssd_step_forward::launch::<f32, R>(
         &client,
@@ -114,18 +118,17 @@ pub(crate) fn launch_ssd_step<R: CubeRuntime>(
         groups as u32,
         head_dim,
         d_state,
-        rows,
+        lanes,
     );
 }
 
 /// Cubes in one dimension of a grid (WebGPU's limit).
 const MAX_GRID_X: usize = 65_535;
 
-/// State rows the step kernel stages per pass: as many as fit [`SHARED_F32`] next to B and C
-/// (each row padded by one value), at most `head_dim`; `None` when not even one fits.
-pub(crate) fn step_rows(head_dim: usize, d_state: usize) -> Option<usize> {
-    let room = SHARED_F32.checked_sub(2 * d_state)? / (d_state + 1);
-    (room > 0).then_some(room.min(head_dim.max(1)))
+/// Units of the step kernel that share a row of the state: 8 (a row's 32-byte sectors read
+/// whole by consecutive units), fewer for rows of fewer elements.
+pub(crate) fn step_lanes(d_state: usize) -> usize {
+    d_state.next_power_of_two().clamp(1, 8)
 }
 
 /// The chunk scan into the given outputs (see the kernel for the recurrence).

@@ -150,14 +150,17 @@ pub fn chunked_ssd_forward<F: Float>(
     }
 }
 
+/// Most units in a cube of the step kernel.
+pub(crate) const STEP_MAX_UNITS: usize = 256;
+
 /// One SSD step for every (sequence, head) in one launch, one cube each:
 /// `s ← exp(Δ A) s + Δ x Bᵀ`, `y = s C` (the recurrence of the paper's eq. (2)).
 ///
 /// The step reads and writes the whole state once and does little else, so it is bound by
-/// memory traffic: the cube's units walk the head's `head_dim × d_state` state in storage
-/// order (consecutive units, consecutive addresses), `rows` rows at a time. Each element's
-/// `s·C` goes to shared memory (rows padded by one value against bank conflicts), and one unit
-/// per row then sums its row into `y`. Cubes are numbered over a 2-D grid, since one grid
+/// memory traffic. `lanes` units share a row of the state: unit `l` takes the row's elements
+/// `l, l + lanes, …`, so a warp's reads and writes fill whole 32-byte sectors, and keeps its
+/// share of `s·C`; the row's first unit adds the `lanes` shares from shared memory. A cube
+/// takes `CUBE_DIM / lanes` rows a pass. Cubes are numbered over a 2-D grid, since one grid
 /// dimension may hold only 65,535 of them.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
@@ -175,56 +178,50 @@ pub fn ssd_step_forward<F: Float>(
     groups: u32,
     #[comptime] head_dim: usize,
     #[comptime] d_state: usize,
-    #[comptime] rows: usize,
+    #[comptime] lanes: usize,
 ) {
     let seq_head = (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize;
     if seq_head >= seq_heads as usize {
         terminate!();
     }
     let unit = UNIT_POS as usize;
-    let units = CUBE_DIM as usize;
+    let rows = CUBE_DIM as usize / lanes;
+    let lane = unit % lanes;
     let heads = heads as usize;
     let h = seq_head % heads;
     let g = h / (heads / groups as usize);
     let bc_base = ((seq_head / heads) * groups as usize + g) * d_state;
-
-    let mut shared_b = SharedMemory::<F>::new(d_state);
-    let mut shared_c = SharedMemory::<F>::new(d_state);
-    let mut products = SharedMemory::<F>::new(rows * (d_state + 1));
-    let mut n = unit;
-    while n < d_state {
-        shared_b[n] = b[bc_base + n];
-        shared_c[n] = c[bc_base + n];
-        n += units;
-    }
-    sync_cube();
+    let span = comptime!(d_state.div_ceil(lanes));
+    let mut shares = SharedMemory::<F>::new(STEP_MAX_UNITS);
 
     let dt_h = dt[seq_head];
     let decay = F::exp(dt_h * a[h]);
     let x_base = seq_head * head_dim;
-    let s_base = x_base * d_state;
     let mut p0 = 0;
     while p0 < head_dim {
-        let len = select(head_dim - p0 < rows, head_dim - p0, rows);
-        let mut e = unit;
-        while e < len * d_state {
-            let r = e / d_state;
-            let n = e % d_state;
-            let at = s_base + p0 * d_state + e;
-            let s = decay * state[at] + x[x_base + p0 + r] * dt_h * shared_b[n];
-            new_state[at] = s;
-            products[r * (d_state + 1) + n] = s * shared_c[n];
-            e += units;
-        }
-        sync_cube();
-        let mut r = unit;
-        while r < len {
-            let mut out = F::new(0.0);
-            for n in 0..d_state {
-                out += products[r * (d_state + 1) + n];
+        let p = p0 + unit / lanes;
+        let mut share = F::new(0.0);
+        if p < head_dim {
+            let x_dt = x[x_base + p] * dt_h;
+            let row = (x_base + p) * d_state;
+            for j in 0..span {
+                let n = j * lanes + lane;
+                if n < d_state {
+                    let s = decay * state[row + n] + x_dt * b[bc_base + n];
+                    new_state[row + n] = s;
+                    share += s * c[bc_base + n];
+                }
             }
-            y[x_base + p0 + r] = out;
-            r += units;
+        }
+        shares[unit] = share;
+        sync_cube();
+        if lane == 0 && p < head_dim {
+            let mut out = F::new(0.0);
+            #[unroll]
+            for l in 0..lanes {
+                out += shares[unit + l];
+            }
+            y[x_base + p] = out;
         }
         sync_cube();
         p0 += rows;

@@ -179,18 +179,16 @@ fn one_pass_ssd<B: Backend>(
 }
 
 /// Should [`ssd_step`] serve this call instead of the caller's tensor ops? Yes when the kernels
-/// serve `B` and `x`'s dtype ([`crate::kernels_serve`]) and a row of the state fits the
-/// kernel's shared memory (`d_state` up to 1,365).
+/// serve `B` and `x`'s dtype ([`crate::kernels_serve`]); the kernel takes heads of any size.
 ///
 /// # Shapes
 /// - `x`: `[batch, heads, head_dim]`
-pub fn serves_step<B: Backend>(x: &Tensor<B, 3>, d_state: usize) -> bool {
+pub fn serves_step<B: Backend>(x: &Tensor<B, 3>) -> bool {
     crate::kernels_serve::<B>(crate::KernelKind::Ssd, x.dtype())
-        && forward::step_rows(x.dims()[2], d_state).is_some()
 }
 
 /// One SSD step on the kernel for all sequences and heads in one launch; `B` must have the
-/// kernels and [`serves_step`] must hold.
+/// kernels.
 ///
 /// # Shapes
 /// - `x`: `[batch, heads, head_dim]`, `dt`: `[batch, heads]`, `a`: `[heads]`

@@ -195,27 +195,18 @@ fn segments_only_where_cubes_are_few_and_sequences_long() {
     assert!(segment % 16 == 0 && segment >= 256 && segment < 5_000);
 }
 
-#[test]
-fn step_tiles_rows_that_fit_shared_memory() {
-    use super::forward::step_rows;
-    // 16 KiB: B and C (2 × 64) plus 61 padded rows of 65.
-    assert_eq!(step_rows(64, 64), Some(61));
-    assert_eq!(step_rows(8, 64), Some(8));
-    assert_eq!(step_rows(1, 1), Some(1));
-    assert_eq!(step_rows(64, 1365), Some(1));
-    assert_eq!(step_rows(64, 1366), None);
-}
-
 fn step_kernel_equals_one_step_of_the_recurrence<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
     for (k, (batch, heads, head_dim, groups, d_state)) in
-        // The last two: rows in several tiles (29 of 128 values a tile), and more cubes than
-        // one grid dimension holds.
+        // Heads of more rows than a cube takes a pass (256 units, 8 a row: 32 rows), rows of
+        // several elements a unit (128 / 8) and of fewer than 8, and more cubes than one grid
+        // dimension holds.
         [
             (1, 1, 1, 1, 1),
             (3, 4, 5, 2, 7),
             (2, 8, 64, 1, 64),
             (1, 3, 40, 3, 128),
+            (2, 2, 33, 1, 3),
             (65_537, 1, 1, 1, 2),
         ]
         .into_iter()

@@ -64,7 +64,7 @@ pub fn ssd_step<B: Backend>(
     c: Tensor<B, 3>,
     state: Tensor<B, 4>,
 ) -> (Tensor<B, 3>, Tensor<B, 4>) {
-    if kernels::ssd::serves_step(&x, b.dims()[2]) {
+    if kernels::ssd::serves_step(&x) {
         return kernels::ssd::ssd_step(x, dt, a, b, c, state);
     }
     step_by_tensor_ops(x, dt, a, b, c, state)
