@@ -23,6 +23,16 @@ use burn_cubecl::{ops::numeric::empty_device_contiguous_dtype, tensor::CubeTenso
 /// Environment variable that selects the kernels (see the module docs).
 pub const KERNELS_ENV: &str = "MEMWORLD_KERNELS";
 
+/// Cubes along x of a one-cube-per-row grid (WebGPU's limit per dimension is 65,535); more
+/// rows continue along y, so a kernel's row is `CUBE_POS_X + CUBE_POS_Y · GRID_X`.
+pub(crate) const GRID_X: usize = 32768;
+
+/// A grid of `cubes` cubes, [`GRID_X`] wide.
+pub(crate) fn row_grid(cubes: usize) -> cubecl::prelude::CubeCount {
+    let x = cubes.clamp(1, GRID_X);
+    cubecl::prelude::CubeCount::Static(x as u32, cubes.div_ceil(GRID_X).max(1) as u32, 1)
+}
+
 /// A benchmarking knob: a positive integer read once from the environment variable `name`,
 /// else `default`.
 pub(crate) struct Knob {

@@ -485,21 +485,11 @@ fn warm_start_begins_from_the_source_ema_weights() {
     }
 }
 
-/// Records every preview's context (half the clip length of its phase) and can stop like a
-/// kill after the row of a given update.
-struct Previews {
-    contexts: Vec<(usize, usize)>,
-    kill_after: Option<usize>,
-}
+/// Records every preview's context (half the clip length of its phase).
+struct Previews(Vec<(usize, usize)>);
 impl TrainObserver for Previews {
-    fn on_log(&mut self, row: &LossRow) -> Control {
-        match self.kill_after {
-            Some(at) if row.step >= at => Control::Abort,
-            _ => Control::Continue,
-        }
-    }
     fn on_samples(&mut self, samples: &model::world::preview::PreviewSamples) {
-        self.contexts.push((samples.step, samples.context));
+        self.0.push((samples.step, samples.context));
     }
 }
 
@@ -522,14 +512,11 @@ fn curriculum_switches_clips_at_its_update_and_resumes_across_the_switch() {
         o
     };
     let whole = options("curriculum", &s, true);
-    let mut seen = Previews {
-        contexts: Vec::new(),
-        kill_after: None,
-    };
+    let mut seen = Previews(Vec::new());
     let full = train::<AB>(&whole, &Default::default(), &mut seen).unwrap();
     let half = config.clip_frames / 2;
     assert_eq!(
-        seen.contexts,
+        seen.0,
         vec![(1, half), (2, half), (3, half), (4, 8), (5, 8), (6, 8)]
     );
     let saved = checkpoint::open_checkpoint(&whole.out, None).unwrap();
@@ -556,11 +543,7 @@ fn curriculum_switches_clips_at_its_update_and_resumes_across_the_switch() {
     // after it).
     for (kill, from) in [(3, 2), (5, 4)] {
         let mut killed = options(&format!("curriculum-killed-{kill}"), &s, false);
-        let mut obs = Previews {
-            contexts: Vec::new(),
-            kill_after: Some(kill),
-        };
-        train::<AB>(&killed, &Default::default(), &mut obs).unwrap();
+        train::<AB>(&killed, &Default::default(), &mut KillAt(kill)).unwrap();
         killed.resume = true;
         let resumed = run(&killed);
         assert_eq!((resumed.start_step, resumed.end_step), (from, 6));

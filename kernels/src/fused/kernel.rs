@@ -5,12 +5,10 @@
 
 use cubecl::prelude::*;
 
+use crate::dispatch::GRID_X;
+
 /// Units of a row-reducing cube.
 pub(crate) const REDUCE_UNITS: usize = 64;
-
-/// Cubes along x of a one-cube-per-row grid (WebGPU's limit per dimension is 65,535); more
-/// rows continue along y.
-pub(crate) const GRID_X: usize = 32768;
 
 /// Sum `partial` over the cube's units (all units get the total). `shared` holds
 /// [`REDUCE_UNITS`] values; it may be reused after the call.

@@ -6,16 +6,10 @@ use cubecl::prelude::*;
 
 use super::kernel::{
     bias_gelu, gated_residual, mamba_epilogue, mamba_prologue, norm_modulate, qkv_rope,
-    BlockOrderArgsLaunch, TableArgsLaunch, GRID_X, REDUCE_UNITS,
+    BlockOrderArgsLaunch, TableArgsLaunch, REDUCE_UNITS,
 };
 use super::{BlockOrder, MambaDims, QkvProducts};
-use crate::dispatch::row_stride;
-
-/// A grid of `cubes` cubes, `GRID_X` wide.
-fn row_grid(cubes: usize) -> CubeCount {
-    let x = cubes.clamp(1, GRID_X);
-    CubeCount::Static(x as u32, cubes.div_ceil(GRID_X).max(1) as u32, 1)
-}
+use crate::dispatch::{row_grid, row_stride};
 
 /// Units of an elementwise launch.
 const UNITS: usize = 256;

@@ -4,6 +4,7 @@ use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::kernel::{chunk_state_scan, chunked_ssd_forward, ssd_step_forward, STEP_MAX_UNITS};
+use crate::dispatch::row_grid;
 
 /// Shared-memory budget of one cube, in f32 elements: WebGPU's guaranteed 16 KiB.
 const SHARED_F32: usize = 16 * 1024 / 4;
@@ -100,10 +101,9 @@ pub(crate) fn launch_ssd_step<R: CubeRuntime>(
         .div_ceil(32)
         .clamp(1, STEP_MAX_UNITS / 32)
         * 32;
-    let grid_x = seq_heads.clamp(1, MAX_GRID_X);
     ssd_step_forward::launch::<f32, R>(
         &client,
-        CubeCount::Static(grid_x as u32, seq_heads.div_ceil(grid_x) as u32, 1),
+        row_grid(seq_heads),
         CubeDim::new_1d(units as u32),
         x.into_tensor_arg(),
         dt.into_tensor_arg(),
@@ -121,9 +121,6 @@ pub(crate) fn launch_ssd_step<R: CubeRuntime>(
         lanes,
     );
 }
-
-/// Cubes in one dimension of a grid (WebGPU's limit).
-const MAX_GRID_X: usize = 65_535;
 
 /// Units of the step kernel that share a row of the state: 8 (a row's 32-byte sectors read
 /// whole by consecutive units), fewer for rows of fewer elements.

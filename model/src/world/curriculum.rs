@@ -68,11 +68,10 @@ impl fmt::Display for ClipPhase {
     }
 }
 
-/// Clips of one phase: the first update it runs, how many clips of how many frames, and the
-/// update it ends before (`None`: the end of the run).
+/// Clips of one phase: how many clips of how many frames, and the update it ends before
+/// (`None`: the end of the run).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PhaseSpan {
-    pub start: usize,
     pub batch: usize,
     pub clip_frames: usize,
     pub end: Option<usize>,
@@ -87,13 +86,11 @@ pub(crate) fn phase_at(
 ) -> PhaseSpan {
     match long {
         Some(p) if step >= p.from_step => PhaseSpan {
-            start: p.from_step,
             batch: p.batch,
             clip_frames: p.clip_frames,
             end: None,
         },
         _ => PhaseSpan {
-            start: 0,
             batch,
             clip_frames,
             end: long.map(|p| p.from_step),
@@ -133,13 +130,11 @@ mod tests {
     fn the_phase_switches_at_its_update() {
         let long = "3:1x32".parse().ok();
         let first = PhaseSpan {
-            start: 0,
             batch: 8,
             clip_frames: 16,
             end: Some(3),
         };
         let second = PhaseSpan {
-            start: 3,
             batch: 1,
             clip_frames: 32,
             end: None,
