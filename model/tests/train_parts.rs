@@ -11,12 +11,14 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use model::world::checkpoint::checksum;
 use model::world::data::{
-    batch_for_step, open_source, BatchShape, BatchStream, DataSpec, NoiseSpec,
+    batch_for_step, open_source, BatchShape, BatchStream, Clip, DataSpec, NoiseSpec,
 };
 use model::world::optim::{
     clip_grad_global_norm, ema_decay_at, ema_update, param_manifest, LrSchedule,
 };
+use model::world::sources::ClipSource;
 use model::world::{TauSampling, WorldModelConfig};
+use scenes::policy::mirror_action;
 use scenes::SceneKind;
 
 type Cpu = NdArray;
@@ -157,6 +159,8 @@ fn data_spec_parses_and_prints_back() {
     for s in [
         "gen:maze:9",
         "gen:maze:13:pool=4",
+        "gen:maze:9:revisit=50",
+        "gen:maze:9:pool=2:revisit=100",
         "gen:voxel",
         "data/maze9",
     ] {
@@ -167,10 +171,19 @@ fn data_spec_parses_and_prints_back() {
         DataSpec::Generated {
             scene: SceneKind::Maze,
             size: Some(11),
-            pool: None
+            pool: None,
+            revisit: None,
         }
     );
-    for bad in ["gen:cave", "gen:maze:x", "gen:maze:9:pool=0", "gen:voxel:9"] {
+    for bad in [
+        "gen:cave",
+        "gen:maze:x",
+        "gen:maze:9:pool=0",
+        "gen:voxel:9",
+        "gen:maze:9:revisit=101",
+        "gen:maze:9:revisit=half",
+        "gen:voxel:revisit=50",
+    ] {
         assert!(bad.parse::<DataSpec>().is_err(), "{bad}");
     }
 }
@@ -258,4 +271,72 @@ fn data_that_cannot_feed_the_config_is_rejected() {
         .err()
         .expect("no such directory");
     assert!(err.to_string().contains("/nonexistent/episodes"), "{err}");
+}
+
+/// Frame `t` of a clip: its pixels, pose features and action.
+fn frame_of(clip: &Clip, t: usize) -> (&[f32], &[f32], usize) {
+    let n = clip.pixels.len() / clip.actions.len();
+    (
+        &clip.pixels[t * n..(t + 1) * n],
+        &clip.poses[t * 4..(t + 1) * 4],
+        clip.actions[t],
+    )
+}
+
+/// The turn `k` of a clip that walks back: frame `k + j` repeats frame `k − 1 − j` (pixels and
+/// pose) and its action mirrors the forward step's (0 at the turn), as the retrieval protocol.
+fn walks_back_from(clip: &Clip, k: usize) -> bool {
+    let f = clip.actions.len();
+    (0..f - k).all(|j| {
+        let (src, back) = (k - 1 - j, k + j);
+        let (p0, q0, _) = frame_of(clip, src);
+        let (p1, q1, a1) = frame_of(clip, back);
+        let want = if j == 0 {
+            0
+        } else {
+            mirror_action(clip.actions[src + 1])
+        };
+        p0 == p1 && q0 == q1 && a1 == want
+    })
+}
+
+#[test]
+fn revisiting_clips_walk_their_path_back() {
+    let config = WorldModelConfig::tiny();
+    let frames = 12;
+    let open = |spec: &str| open_source(&spec.parse().unwrap(), &config, frames, 3).unwrap();
+    let (plain, zero, all) = (
+        open("gen:maze:9"),
+        open("gen:maze:9:revisit=0"),
+        open("gen:maze:9:revisit=100"),
+    );
+    let mut turns = Vec::new();
+    for i in 0..24u64 {
+        let draw =
+            |s: &Arc<dyn ClipSource>| s.sample(&mut scenes::Rng::new(100 + i), frames).unwrap();
+        // revisit=0 spends no random draw: the clips are those of the plain source.
+        let p = draw(&plain);
+        assert_eq!(p, draw(&zero), "clip {i}");
+        let a = draw(&all);
+        // Exactly one turn in ⌈F/2⌉ … F − 1 explains the clip (the explorer alone, whose
+        // poses only move forward, explains none).
+        let ks: Vec<usize> = (frames / 2..frames)
+            .filter(|&k| walks_back_from(&a, k))
+            .collect();
+        assert_eq!(ks.len(), 1, "clip {i}: turns {ks:?}");
+        assert!(
+            (frames / 2..frames).all(|k| !walks_back_from(&p, k)),
+            "clip {i} walks back without revisits"
+        );
+        // Up to the turn the clip is the plain source's exploration of the same level.
+        let k = ks[0];
+        assert!(
+            (0..k).all(|t| frame_of(&a, t) == frame_of(&p, t)),
+            "clip {i}"
+        );
+        turns.push(k);
+    }
+    turns.sort();
+    turns.dedup();
+    assert!(turns.len() >= 3, "turns should vary: {turns:?}");
 }

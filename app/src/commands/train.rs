@@ -39,7 +39,9 @@ pub struct TrainArgs {
     /// Training data: a directory of episode files (.npz), `gen:maze:SIZE` (a new generated
     /// maze level per clip; SIZE 9, 11, 13 or 15), `gen:maze:SIZE:pool=N` (a fixed pool of N
     /// generated clips), or `gen:voxel[:pool=N]` (generated voxel worlds, for voxel-small).
-    /// With --resume it defaults to the checkpoint's.
+    /// Add `:revisit=PERCENT` to a maze source to have that share of its clips turn around
+    /// after at least half their frames and walk the path back, as the retrieval evaluation
+    /// does (e.g. `gen:maze:9:revisit=50`). With --resume it defaults to the checkpoint's.
     #[arg(long, value_name = "DIR|gen:maze:9")]
     pub data: Option<String>,
     /// Run directory for logs, samples and checkpoints.

@@ -27,8 +27,10 @@ use super::model::FrameConditions;
 use super::sources::{ClipSource, EpisodeSource, GeneratedSource, PoolSource};
 
 /// Where training clips come from, as given on the command line:
-/// a directory of episode files, `gen:maze:9` / `gen:voxel` (a new level per clip), or
-/// `gen:maze:9:pool=8` (a fixed pool of 8 generated clips, for quick overfitting checks).
+/// a directory of episode files, `gen:maze:9` / `gen:voxel` (a new level per clip),
+/// `gen:maze:9:pool=8` (a fixed pool of 8 generated clips, for quick overfitting checks), or
+/// `gen:maze:9:revisit=50` (half of the maze clips walk their path back, see
+/// [`GeneratedSource`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataSpec {
     Episodes(PathBuf),
@@ -36,6 +38,8 @@ pub enum DataSpec {
         scene: SceneKind,
         size: Option<usize>,
         pool: Option<usize>,
+        /// Percent of clips that turn around and walk back along their path (maze only).
+        revisit: Option<u32>,
     },
 }
 
@@ -51,23 +55,38 @@ impl FromStr for DataSpec {
         };
         let mut parts = rest.split(':');
         let scene: SceneKind = parts.next().unwrap_or("").parse().map_err(bad)?;
-        let (mut size, mut pool) = (None, None);
+        let (mut size, mut pool, mut revisit) = (None, None, None);
         for p in parts {
             if let Some(n) = p.strip_prefix("pool=") {
                 let n = n.parse::<usize>().ok().filter(|&n| n > 0);
                 pool = Some(n.ok_or_else(|| bad(format!("'{p}' needs a positive clip count")))?);
+            } else if let Some(n) = p.strip_prefix("revisit=") {
+                let n = n.parse::<u32>().ok().filter(|&n| n <= 100);
+                revisit =
+                    Some(n.ok_or_else(|| bad(format!("'{p}' needs a percentage, 0 to 100")))?);
             } else if let Ok(n) = p.parse::<usize>() {
                 size = Some(n);
             } else {
                 return Err(bad(format!(
-                    "unknown part '{p}' (expected gen:maze[:SIZE][:pool=N] or gen:voxel[:pool=N])"
+                    "unknown part '{p}' (expected gen:maze[:SIZE][:pool=N][:revisit=PERCENT] \
+                     or gen:voxel[:pool=N])"
                 )));
             }
         }
         if scene == SceneKind::Voxel && size.is_some() {
             return Err(bad("the voxel scene takes no size".into()));
         }
-        Ok(DataSpec::Generated { scene, size, pool })
+        if scene == SceneKind::Voxel && revisit.is_some() {
+            return Err(bad(
+                "revisits are a maze option (they mirror the maze's turn actions)".into(),
+            ));
+        }
+        Ok(DataSpec::Generated {
+            scene,
+            size,
+            pool,
+            revisit,
+        })
     }
 }
 
@@ -75,13 +94,21 @@ impl std::fmt::Display for DataSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DataSpec::Episodes(p) => write!(f, "{}", p.display()),
-            DataSpec::Generated { scene, size, pool } => {
+            DataSpec::Generated {
+                scene,
+                size,
+                pool,
+                revisit,
+            } => {
                 write!(f, "gen:{}", scene.name())?;
                 if let Some(n) = size {
                     write!(f, ":{n}")?;
                 }
                 if let Some(n) = pool {
                     write!(f, ":pool={n}")?;
+                }
+                if let Some(n) = revisit {
+                    write!(f, ":revisit={n}")?;
                 }
                 Ok(())
             }
@@ -236,8 +263,14 @@ pub fn open_source(
 ) -> Result<Arc<dyn ClipSource>, WorldError> {
     let source: Arc<dyn ClipSource> = match spec {
         DataSpec::Episodes(dir) => Arc::new(EpisodeSource::open(dir, config, clip_frames)?),
-        DataSpec::Generated { scene, size, pool } => {
-            let gen = GeneratedSource::new(*scene, *size, config)?;
+        DataSpec::Generated {
+            scene,
+            size,
+            pool,
+            revisit,
+        } => {
+            let gen =
+                GeneratedSource::new(*scene, *size, config)?.with_revisits(revisit.unwrap_or(0));
             match pool {
                 None => Arc::new(gen),
                 Some(n) => Arc::new(PoolSource::generate(&gen, *n, clip_frames, seed)?),

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use scenes::episode::{list_episode_files, read_episode, Episode, Track};
 use scenes::factory::{default_size, make_env};
-use scenes::policy::by_name;
+use scenes::policy::{by_name, mirror_action};
 use scenes::{Env, Rng, SceneKind, StepInfo, StepOutput};
 
 use super::config::WorldModelConfig;
@@ -43,6 +43,16 @@ struct Track1 {
 impl Track1 {
     fn len(&self) -> usize {
         self.actions.len()
+    }
+
+    /// Appends frame `src` again, with its pose, reached by `action`.
+    fn repeat(&mut self, src: usize, action: usize) {
+        let n = self.scene_resolution * self.scene_resolution * 3;
+        self.image.extend_from_within(src * n..(src + 1) * n);
+        self.actions.push(action);
+        if !self.poses.is_empty() {
+            self.poses.extend_from_within(src * 4..(src + 1) * 4);
+        }
     }
 
     /// Frames `start..start + frames` as a clip at `resolution`.
@@ -264,6 +274,12 @@ impl ClipSource for EpisodeSource {
 /// Clips generated on the fly: a new level per clip, explored by the scene's scripted policy
 /// for a random number of warm-up steps, then `frames` recorded frames. Environments are
 /// reused across clips (`reset` rebuilds the level from its seed).
+///
+/// With revisits (maze only), that percentage of the clips turns around after `k` explored
+/// frames (`k` uniform in ⌈frames/2⌉ … frames − 1) and walks the path back as the retrieval
+/// protocol does (`scenes::policy::retrieval_trajectory`): frame `k + j` repeats frame
+/// `k − 1 − j` with its pose, the action is the mirrored forward action (0 at the turn).
+/// Every frame of the way back was seen before, so these clips reward remembering.
 pub struct GeneratedSource {
     scene: SceneKind,
     size: usize,
@@ -271,6 +287,8 @@ pub struct GeneratedSource {
     pose_dim: usize,
     n_actions: usize,
     scene_resolution: usize,
+    /// Percent of clips that walk back (0 = none; then no random draw is spent on it).
+    revisit: u32,
     envs: Mutex<Vec<Box<dyn Env>>>,
 }
 
@@ -314,8 +332,15 @@ impl GeneratedSource {
             pose_dim,
             n_actions,
             scene_resolution: env.resolution(),
+            revisit: 0,
             envs: Mutex::new(vec![env]),
         })
+    }
+
+    /// The same source with `percent` of its clips walking back along their path.
+    pub fn with_revisits(mut self, percent: u32) -> Self {
+        self.revisit = percent.min(100);
+        self
     }
 
     fn take_env(&self) -> Result<Box<dyn Env>, WorldError> {
@@ -331,7 +356,11 @@ impl GeneratedSource {
 
 impl ClipSource for GeneratedSource {
     fn describe(&self) -> String {
-        format!("gen:{}:{}", self.scene.name(), self.size)
+        let revisit = match self.revisit {
+            0 => String::new(),
+            n => format!(":revisit={n}"),
+        };
+        format!("gen:{}:{}{revisit}", self.scene.name(), self.size)
     }
 
     fn sample(&self, rng: &mut Rng, frames: usize) -> Result<Clip, WorldError> {
@@ -350,6 +379,9 @@ impl ClipSource for GeneratedSource {
             action = policy.act(&out);
             out = env.step(action);
         }
+        // Drawn only when revisits are on, so that clips without them keep their old streams.
+        let turn = (self.revisit > 0 && frames > 1 && rng.below(100) < self.revisit as usize)
+            .then(|| frames.div_ceil(2) + rng.below(frames / 2));
         let r = out.frame.width;
         let mut track = Track1 {
             image: Vec::with_capacity(frames * r * r * 3),
@@ -357,12 +389,23 @@ impl ClipSource for GeneratedSource {
             actions: Vec::with_capacity(frames),
             poses: Vec::with_capacity(frames * 4),
         };
-        for t in 0..frames {
+        for t in 0..turn.unwrap_or(frames) {
             if t > 0 {
                 action = policy.act(&out);
                 out = env.step(action);
             }
             push_step(&mut track, action, &out);
+        }
+        if let Some(k) = turn {
+            for j in 0..frames - k {
+                let src = k - 1 - j;
+                let back = if j == 0 {
+                    0
+                } else {
+                    mirror_action(track.actions[src + 1])
+                };
+                track.repeat(src, back);
+            }
         }
         self.envs
             .lock()
