@@ -81,11 +81,12 @@ fn eval_is_deterministic_and_writes_every_output() {
         m["scores"]["curve"]["distance"],
         serde_json::json!([1, 2, 3])
     );
-    // The mean is the mean of the per-frame rows.
+    // The mean is the mean of the model's per-frame rows (the reference's rows follow).
     let frames = std::fs::read_to_string(a.join("frames.csv")).unwrap();
     let psnr: Vec<f64> = frames
         .lines()
         .skip(1)
+        .filter(|l| l.starts_with("tiny,"))
         .map(|l| l.rsplit(',').nth(1).unwrap().parse().unwrap())
         .collect();
     assert_eq!(psnr.len(), 9);
@@ -126,7 +127,9 @@ fn two_checkpoints_make_one_table() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let models = report["models"].as_array().unwrap();
-    assert_eq!(models.len(), 2);
+    // Two models, then the reference row.
+    assert_eq!(models.len(), 3);
+    assert_eq!(models[2]["label"].as_str(), Some("hold last context frame"));
     assert_eq!(
         (models[0]["label"].as_str(), models[1]["label"].as_str()),
         (Some("tiny #1"), Some("tiny #2"))
@@ -134,7 +137,59 @@ fn two_checkpoints_make_one_table() {
     // The same weights on the same episodes score the same.
     assert_eq!(models[0]["scores"], models[1]["scores"]);
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 3);
+    assert_eq!(csv.lines().count(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_checkpoint_only_the_reference_is_scored() {
+    let dir = scratch("eval_reference");
+    let ckpt = tiny_checkpoint(&dir.join("run"));
+    let (with, without) = (dir.join("with"), dir.join("without"));
+    let mut args = eval_args(ckpt.to_str().unwrap(), with.to_str().unwrap(), "reasoning");
+    set(&mut args, "--videos", "0");
+    assert!(memworld(&args).status.success());
+    // The same command without --checkpoint.
+    let i = args.iter().position(|a| *a == "--checkpoint").unwrap();
+    args.drain(i..i + 2);
+    set(&mut args, "--out", without.to_str().unwrap());
+    let run = memworld(&args);
+    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    assert!(text(&run.stdout).contains("| hold last context frame | — |"));
+    let report = |d: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("results.json")).unwrap()).unwrap()
+    };
+    let (a, b) = (report(&with), report(&without));
+    let b_models = b["models"].as_array().unwrap();
+    assert_eq!(b_models.len(), 1);
+    // The same episodes (the reference is scored at the tiny model's resolution beside it,
+    // at the scene's alone).
+    assert_eq!(
+        a["models"][1]["scores"]["episodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["origin"])
+            .collect::<Vec<_>>(),
+        b_models[0]["scores"]["episodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["origin"])
+            .collect::<Vec<_>>()
+    );
+    // Holding a frame is not a perfect prediction of a moving agent, and it gets worse as
+    // the agent moves on.
+    let scores = &b_models[0]["scores"];
+    let psnr = scores["psnr"].as_f64().unwrap();
+    assert!(psnr > 5.0 && psnr < 40.0, "{psnr}");
+    let curve: Vec<f64> = scores["curve"]["psnr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(curve[0] > curve[2], "{curve:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -11,8 +11,8 @@ use burn::tensor::backend::Backend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use model::world::eval::{
-    evaluate_batch, frames_csv_rows, level_seed, scene_resolution, EpisodeScores, EpisodeSource,
-    EvalReport, EvalSettings, GenerateOptions, ModelReport, ModelScores, Protocol,
+    evaluate_batch, frames_csv_rows, hold_last_frame, level_seed, scene_resolution, EpisodeScores,
+    EpisodeSource, EvalReport, EvalSettings, GenerateOptions, ModelReport, ModelScores, Protocol,
     FRAMES_CSV_HEADER,
 };
 use model::world::preview::{PreviewClip, PreviewSamples};
@@ -38,14 +38,19 @@ use crate::plot::{LinePlot, Series};
 /// (one row per model), curves.csv and results.json (means and the curves against frame
 /// distance), frames.csv (every generated frame), psnr.png, ssim.png and
 /// videos/MODEL_epNNN.gif. The same seed and checkpoints give byte-identical results.
+///
+/// Every report ends with the row 'hold last context frame', which scores no model: the last
+/// context frame held for every generated frame. Without --checkpoint only that row is
+/// computed (how hard the episodes are, in seconds and without a model).
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Protocol: retrieval or reasoning.
     #[arg(value_name = "PROTOCOL")]
     pub protocol: Protocol,
     /// A checkpoint directory or a run directory (its latest checkpoint). Repeat the flag to
-    /// evaluate several models on the same episodes in one table.
-    #[arg(long = "checkpoint", value_name = "DIR", required = true)]
+    /// evaluate several models on the same episodes in one table. Without it only the
+    /// reference row (the last context frame held) is scored.
+    #[arg(long = "checkpoint", value_name = "DIR")]
     pub checkpoints: Vec<PathBuf>,
     /// Scene rendering the episodes: maze or voxel (voxel: reasoning only) [default: maze,
     /// or the scene of the --episodes-dir files].
@@ -257,6 +262,9 @@ fn evaluate<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
         .map(|m| WorldSession::new(m.model.clone(), device.clone()))
         .collect();
     let mut scores: Vec<Vec<EpisodeScores>> = vec![Vec::new(); models.len()];
+    // The reference row is scored at the first model's resolution (the scene's without one).
+    let reference_resolution = resolutions.first().copied().unwrap_or(src.resolution());
+    let mut reference: Vec<EpisodeScores> = Vec::new();
     let mut start = 0;
     while start < s.episodes {
         let end = (start + args.batch).min(s.episodes);
@@ -265,6 +273,9 @@ fn evaluate<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
             .map(|i| src.episode(&s, i))
             .collect::<Result<Vec<_>, _>>()
             .context("building evaluation episodes")?;
+        for e in &episodes {
+            reference.push(hold_last_frame(e, reference_resolution)?);
+        }
         for (mi, m) in models.iter().enumerate() {
             bar.set_message(format!("{} episodes {start}..{end}", m.label));
             let opts = GenerateOptions {
@@ -330,8 +341,12 @@ fn evaluate<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
                 history_noise: history_noise(args, m),
                 scores: ModelScores::from_episodes(sc),
             })
+            .chain([ModelReport::reference(ModelScores::from_episodes(
+                &reference,
+            ))])
             .collect(),
     };
+    scores.push(reference);
     write_outputs(&out, &report, &scores)?;
     print!("{}", report.markdown());
     println!(

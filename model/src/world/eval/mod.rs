@@ -23,5 +23,5 @@ pub use protocol::{
     is_held_out_seed, level_seed, noise_seed, EvalSettings, Protocol, HELD_OUT_SEEDS,
 };
 pub use report::{frames_csv_rows, EvalReport, ModelReport, FRAMES_CSV_HEADER};
-pub use run::{evaluate_batch, EpisodeOutput};
+pub use run::{evaluate_batch, hold_last_frame, EpisodeOutput, HOLD_LABEL};
 pub use score::{score_frames, DistanceCurve, EpisodeScores, ModelScores, PSNR_CAP_DB};

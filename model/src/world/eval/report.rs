@@ -31,6 +31,30 @@ pub struct ModelReport {
     pub scores: ModelScores,
 }
 
+/// The `config` of the reference row, which no model produced (see [`ModelReport::reference`]).
+pub const REFERENCE_CONFIG: &str = "reference";
+
+impl ModelReport {
+    /// The row of the scores of holding the last context frame
+    /// ([`hold_last_frame`](super::run::hold_last_frame)).
+    pub fn reference(scores: ModelScores) -> Self {
+        Self {
+            label: super::run::HOLD_LABEL.to_string(),
+            checkpoint: "-".to_string(),
+            config: REFERENCE_CONFIG.to_string(),
+            train_step: 0,
+            params: 0,
+            sampling_steps: 0,
+            history_noise: 0.0,
+            scores,
+        }
+    }
+
+    pub fn is_reference(&self) -> bool {
+        self.config == REFERENCE_CONFIG
+    }
+}
+
 /// An evaluation run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
@@ -107,9 +131,19 @@ impl EvalReport {
         writeln!(
             out,
             "- Metrics: mean PSNR and SSIM (11×11 Gaussian window, σ = 1.5) over every generated \
-             frame, ± the standard deviation over episodes.\n"
+             frame, ± the standard deviation over episodes."
         )
         .unwrap();
+        if let Some(r) = self.models.iter().find(|m| m.is_reference()) {
+            writeln!(
+                out,
+                "- The row '{}' scores no model: it holds the last context frame for every \
+                 generated frame, the yardstick a model must beat.",
+                r.label
+            )
+            .unwrap();
+        }
+        writeln!(out).unwrap();
         writeln!(
             out,
             "| Model | Checkpoint | Step | Params | Euler steps | History noise | PSNR (dB) ↑ | SSIM ↑ | PSNR first → last frame |"
@@ -122,15 +156,22 @@ impl EvalReport {
                 c.psnr.first().copied().unwrap_or(f64::NAN),
                 c.psnr.last().copied().unwrap_or(f64::NAN),
             );
+            let (checkpoint, step, params, steps, noise) = if m.is_reference() {
+                let none = || "—".to_string();
+                (none(), none(), none(), none(), none())
+            } else {
+                (
+                    md_cell(&m.checkpoint),
+                    m.train_step.to_string(),
+                    format!("{:.2}M", m.params as f64 / 1e6),
+                    m.sampling_steps.to_string(),
+                    m.history_noise.to_string(),
+                )
+            };
             writeln!(
                 out,
-                "| {} | {} | {} | {:.2}M | {} | {} | {:.2} ± {:.2} | {:.3} ± {:.3} | {:.2} → {:.2} |",
+                "| {} | {checkpoint} | {step} | {params} | {steps} | {noise} | {:.2} ± {:.2} | {:.3} ± {:.3} | {:.2} → {:.2} |",
                 md_cell(&m.label),
-                md_cell(&m.checkpoint),
-                m.train_step,
-                m.params as f64 / 1e6,
-                m.sampling_steps,
-                m.history_noise,
                 m.scores.psnr,
                 m.scores.psnr_episode_std,
                 m.scores.ssim,
