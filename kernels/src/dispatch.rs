@@ -11,7 +11,8 @@
 //! hold for `B::InnerBackend` too, which burn's derived `AutodiffModule` cannot promise.
 //!
 //! `MEMWORLD_KERNELS` picks the kernels: `all`, `none` (alias `reference`: the tensor ops
-//! everywhere, for A/B runs and bisecting), or a comma list of `ssd`, `attention`, `fused`.
+//! everywhere, for A/B runs and bisecting), or a comma list of `ssd`, `attention`, `fused`,
+//! `optim`.
 //! Unset, the default is [`DEFAULT_SELECTION`].
 
 use std::any::{Any, TypeId};
@@ -70,6 +71,8 @@ pub enum KernelKind {
     Attention,
     /// The fused inference kernels of a layer's small ops ([`crate::fused`]).
     Fused,
+    /// The optimizer's update ([`crate::optim`]).
+    Optim,
 }
 
 /// Which kernel families run.
@@ -78,6 +81,7 @@ pub struct Selection {
     pub ssd: bool,
     pub attention: bool,
     pub fused: bool,
+    pub optim: bool,
 }
 
 impl Selection {
@@ -86,12 +90,14 @@ impl Selection {
         ssd: true,
         attention: true,
         fused: true,
+        optim: true,
     };
     /// None: the tensor ops everywhere.
     pub const NONE: Self = Self {
         ssd: false,
         attention: false,
         fused: false,
+        optim: false,
     };
 
     fn has(&self, kind: KernelKind) -> bool {
@@ -99,6 +105,7 @@ impl Selection {
             KernelKind::Ssd => self.ssd,
             KernelKind::Attention => self.attention,
             KernelKind::Fused => self.fused,
+            KernelKind::Optim => self.optim,
         }
     }
 }
@@ -116,9 +123,10 @@ pub fn parse_selection(value: &str) -> Result<Selection, String> {
             "ssd" => selection.ssd = true,
             "attention" => selection.attention = true,
             "fused" => selection.fused = true,
+            "optim" => selection.optim = true,
             other => {
                 return Err(format!(
-                    "{KERNELS_ENV}: unknown kernel `{other}` (all, none, reference, ssd, attention, fused)"
+                    "{KERNELS_ENV}: unknown kernel `{other}` (all, none, reference, ssd, attention, fused, optim)"
                 ))
             }
         }
@@ -267,21 +275,35 @@ mod tests {
 
     #[test]
     fn selection_words_combine_and_unknown_words_are_named() {
-        let only = |ssd, attention, fused| super::Selection {
+        let only = |ssd, attention, fused, optim| super::Selection {
             ssd,
             attention,
             fused,
+            optim,
         };
-        assert_eq!(parse_selection("all"), Ok(only(true, true, true)));
-        assert_eq!(parse_selection("none"), Ok(only(false, false, false)));
-        assert_eq!(parse_selection("Reference"), Ok(only(false, false, false)));
-        assert_eq!(parse_selection("ssd"), Ok(only(true, false, false)));
-        assert_eq!(parse_selection("fused"), Ok(only(false, false, true)));
+        assert_eq!(parse_selection("all"), Ok(only(true, true, true, true)));
+        assert_eq!(
+            parse_selection("none"),
+            Ok(only(false, false, false, false))
+        );
+        assert_eq!(
+            parse_selection("Reference"),
+            Ok(only(false, false, false, false))
+        );
+        assert_eq!(parse_selection("ssd"), Ok(only(true, false, false, false)));
+        assert_eq!(
+            parse_selection("fused"),
+            Ok(only(false, false, true, false))
+        );
+        assert_eq!(
+            parse_selection("optim"),
+            Ok(only(false, false, false, true))
+        );
         assert_eq!(
             parse_selection(" attention , ssd "),
-            Ok(only(true, true, false))
+            Ok(only(true, true, false, false))
         );
-        assert_eq!(parse_selection(""), Ok(only(false, false, false)));
+        assert_eq!(parse_selection(""), Ok(only(false, false, false, false)));
         let err = parse_selection("ssd,flash").unwrap_err();
         assert!(err.contains("`flash`"), "{err}");
     }

@@ -3,6 +3,7 @@
 //! block-wise SSM + frame-local attention blocks, flow-matching diffusion, the streaming
 //! session, and the `Env` that dreams a scene.
 
+pub mod adamw;
 pub mod block;
 pub mod checkpoint;
 pub mod config;

@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ElementConversion;
 use serde::{Deserialize, Serialize};
 
+use super::adamw::FusedAdamW;
 use super::checkpoint::{
     has_checkpoint, load_for_inference_checked, open_checkpoint, save_checkpoint, EMA_FILE,
     MODEL_FILE,
@@ -154,12 +155,14 @@ impl TrainSettings {
         }
     }
 
-    fn optimizer_config(&self) -> AdamWConfig {
-        AdamWConfig::new()
-            .with_beta_1(self.beta_1 as f32)
-            .with_beta_2(self.beta_2 as f32)
-            .with_epsilon(1e-8)
-            .with_weight_decay(self.weight_decay as f32)
+    /// AdamW, on its kernel where the backend has it (`adamw.rs`).
+    fn optimizer(&self) -> FusedAdamW {
+        FusedAdamW::new(
+            self.beta_1 as f32,
+            self.beta_2 as f32,
+            1e-8,
+            self.weight_decay as f32,
+        )
     }
 }
 
@@ -288,7 +291,7 @@ pub fn train<B: AutodiffBackend>(
     }
     let settings_json = serde_json::to_value(settings).expect("settings serialise");
 
-    let optim = settings.optimizer_config().init::<B, WorldModel<B>>();
+    let optim = settings.optimizer().init::<B, WorldModel<B>>();
     let (mut model, mut ema, mut optim, start) = if resuming {
         if !has_checkpoint(&opts.out) {
             return Err(WorldError::TrainOptions(format!(
