@@ -37,11 +37,15 @@ pub struct GenerateOptions {
     pub seed: u64,
 }
 
-/// The ground truth of `episode` at the model's `resolution`, quantised as the model sees its
-/// inputs (box-averaged to the resolution, then to bytes).
+/// The ground truth of `episode` at the model's `resolution` ([`frames_at`]).
 pub fn truth_frames(episode: &EvalEpisode, resolution: usize) -> Result<Vec<Frame>, EvalError> {
-    episode
-        .truth()
+    frames_at(episode.truth(), resolution)
+}
+
+/// `frames` at the model's `resolution`, quantised as the model sees its inputs (box-averaged
+/// to the resolution, then to bytes).
+pub fn frames_at(frames: &[Frame], resolution: usize) -> Result<Vec<Frame>, EvalError> {
+    frames
         .iter()
         .map(|f| {
             let unit = frame_to_unit(f, resolution)?;

@@ -18,7 +18,7 @@ pub mod score;
 
 pub use episodes::{scene_resolution, EpisodeSource, EvalEpisode};
 pub use error::EvalError;
-pub use generate::{generate_batch, truth_frames, GenerateOptions};
+pub use generate::{frames_at, generate_batch, truth_frames, GenerateOptions};
 pub use protocol::{
     is_held_out_seed, level_seed, noise_seed, EvalSettings, Protocol, HELD_OUT_SEEDS,
 };

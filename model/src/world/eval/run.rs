@@ -7,7 +7,7 @@ use scenes::Frame;
 
 use super::episodes::EvalEpisode;
 use super::error::EvalError;
-use super::generate::{generate_batch, truth_frames, GenerateOptions};
+use super::generate::{frames_at, generate_batch, truth_frames, GenerateOptions};
 use super::score::{score_frames, EpisodeScores};
 use crate::world::session::WorldSession;
 
@@ -36,15 +36,8 @@ pub fn evaluate_batch<B: Backend>(
         .iter()
         .zip(generated)
         .map(|(e, generated)| {
-            let context = EvalEpisode {
-                frames: e.frames[..e.context].to_vec(),
-                context: 0,
-                ..e.clone()
-            };
-            let mut truth = truth_frames(&context, resolution)?;
-            let gt = truth_frames(e, resolution)?;
-            let (psnr, ssim) = score_frames(&gt, &generated);
-            truth.extend(gt);
+            let truth = frames_at(&e.frames, resolution)?;
+            let (psnr, ssim) = score_frames(&truth[e.context..], &generated);
             Ok(EpisodeOutput {
                 scores: EpisodeScores {
                     index: e.index,
@@ -70,12 +63,8 @@ pub fn hold_last_frame(
     episode: &EvalEpisode,
     resolution: usize,
 ) -> Result<EpisodeScores, EvalError> {
-    let held = EvalEpisode {
-        frames: vec![episode.frames[episode.context - 1].clone()],
-        context: 0,
-        ..episode.clone()
-    };
-    let held = truth_frames(&held, resolution)?.remove(0);
+    let last = episode.context - 1;
+    let held = frames_at(&episode.frames[last..=last], resolution)?.remove(0);
     let truth = truth_frames(episode, resolution)?;
     let (psnr, ssim) = score_frames(&truth, &vec![held; truth.len()]);
     Ok(EpisodeScores {
