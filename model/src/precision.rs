@@ -18,6 +18,8 @@
 use std::cell::Cell;
 
 use burn::nn::Linear;
+
+use crate::linear_rows;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
@@ -104,14 +106,15 @@ pub fn autocast_active() -> bool {
     current().is_some()
 }
 
-/// `layer.forward(x)` under the thread's autocast setting.
+/// `layer.forward(x)` under the thread's autocast setting, its rows grouped into products as
+/// [`crate::linear_rows`] says.
 pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
     let Some(dtype) = current() else {
-        return layer.forward(x);
+        return linear_rows::product(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
     };
     let out_dtype = x.dtype();
     let w = layer.weight.val().cast(dtype);
-    let y = burn::tensor::module::linear(x.cast(dtype), w, None).cast(out_dtype);
+    let y = linear_rows::product(x.cast(dtype), w, None).cast(out_dtype);
     match &layer.bias {
         Some(bias) => y + bias.val().unsqueeze(),
         None => y,

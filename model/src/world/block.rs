@@ -137,7 +137,7 @@ impl<B: Backend> AdaVectors<B> {
         h: Tensor<B, 5>,
     ) -> Tensor<B, 5> {
         if self.fused && !crate::precision::autocast_active() {
-            let y = burn::tensor::module::linear(h, layer.weight.val(), None);
+            let y = crate::linear_rows::product(h, layer.weight.val(), None);
             let bias = layer.bias.as_ref().map(|b| b.val());
             return kernels::fused::gated_residual(x, &self.packed, gate * self.d, y, bias);
         }
@@ -214,7 +214,7 @@ impl<B: Backend> WorldBlock<B> {
                 if kernels::fused::serves::<B>(h.dtype())
                     && !crate::precision::autocast_active() =>
             {
-                let y = burn::tensor::module::linear(h, self.mlp_in.weight.val(), None);
+                let y = crate::linear_rows::product(h, self.mlp_in.weight.val(), None);
                 kernels::fused::bias_gelu(y, bias.val())
             }
             _ => gelu(linear(&self.mlp_in, h)),

@@ -216,12 +216,12 @@ impl<B: Backend> FrameLocalAttention<B> {
                     let weight = cache.qkv_weight(|| {
                         Tensor::cat(layers.iter().map(|l| l.weight.val()).collect(), 1)
                     });
-                    let y = burn::tensor::module::linear(x.clone(), weight, None);
+                    let y = crate::linear_rows::product(x.clone(), weight, None);
                     QkvProducts::Packed(y.reshape([b, f, h * w, 3 * nh, hd]))
                 }
                 _ => QkvProducts::Separate(layers.map(|l| {
                     let y = match biases {
-                        Some(_) => burn::tensor::module::linear(x.clone(), l.weight.val(), None),
+                        Some(_) => crate::linear_rows::product(x.clone(), l.weight.val(), None),
                         None => linear(l, x.clone()),
                     };
                     y.reshape([b, f, h * w, nh, hd])
