@@ -59,6 +59,62 @@ fn kernel_bench_reports_agreement_with_the_tensor_ops() {
     }
 }
 
+/// The linear rows group the tokens' rows per frame and flat, against burn's batched products:
+/// one row per linear layer of the preset, output and gradients in agreement.
+#[test]
+fn linear_rows_bench_compares_each_layer_with_burns_batched_products() {
+    let Some(_device) = kernels::testing::wgpu_device() else {
+        return;
+    };
+    let dir = scratch("bench_linear");
+    let out = dir.join("report.json");
+    let run = memworld(&[
+        "bench",
+        "kernels",
+        "--backend",
+        "wgpu",
+        "--config",
+        "tiny",
+        "--ops",
+        "linear-grouped,linear-flat",
+        "--batch",
+        "1",
+        "--frames",
+        "2",
+        "--reps",
+        "1",
+        "--warmup",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "bench failed: {}", text(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    // tiny: d_model 32, expand 2, d_state 8, SSM head dim 8 (8 heads), MLP ratio 4, 8 × 8 tokens a
+    // frame
+    let layers = [
+        "ssm in: 128 rows x 32 -> 152",
+        "ssm out: 128 rows x 64 -> 32",
+        "attention q/k/v/o: 128 rows x 32 -> 32",
+        "mlp in: 128 rows x 32 -> 128",
+        "mlp out: 128 rows x 128 -> 32",
+    ];
+    assert_eq!(rows.len(), 2 * layers.len(), "{report:#}");
+    for (i, row) in rows.iter().enumerate() {
+        let op = if i < layers.len() {
+            "linear-grouped"
+        } else {
+            "linear-flat"
+        };
+        assert_eq!(row["op"], op, "{row}");
+        assert_eq!(row["shape"], layers[i % layers.len()], "{row}");
+        assert!(row["error"].is_null(), "{row}");
+        let rel = row["rel_error"].as_f64().unwrap();
+        assert!(rel < 1e-5, "grouping changes the arithmetic: {row}");
+    }
+}
+
 #[test]
 fn kernel_bench_on_a_backend_without_kernels_is_one_line() {
     let run = memworld(&["bench", "kernels", "--backend", "ndarray", "--reps", "1"]);

@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use burn::backend::Autodiff;
 use burn::tensor::{backend::Backend, Distribution, ElementConversion, Tensor};
 use clap::{Args, ValueEnum};
+use model::linear_rows::RowGrouping;
 use model::mixers::attention::tensor_op_frame_attention;
 use model::mixers::ssd::{chunked_ssd, ssd_scan, step_by_tensor_ops};
 use model::world::data::panic_message;
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 use super::backend::{run_on, BackendKind, OnBackend};
 use super::bench::stats;
+use super::bench_linear;
 
 /// Kernels the bench can time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -40,6 +42,12 @@ pub enum KernelOp {
     /// storing the scores; else the backward that recomputes them). Gradients of all three
     /// inputs are compared.
     AttentionBackward,
+    /// The linear layers over the tokens, forward and backward, with one product per frame's
+    /// tokens (`MEMWORLD_LINEAR_ROWS=grouped`) against burn's batched products. The output and
+    /// the input, weight and bias gradients are compared.
+    LinearGrouped,
+    /// The same with one product over all rows (`MEMWORLD_LINEAR_ROWS=flat`).
+    LinearFlat,
 }
 
 /// Time each kernel against its tensor-op reference over a sweep of the model's shapes.
@@ -60,7 +68,8 @@ pub struct KernelsBenchArgs {
     /// Block sides (in tokens) for the SSD rows.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     pub blocks: Vec<usize>,
-    /// Kernels to time (ssd-backward, attention-backward: forward and backward together).
+    /// Kernels to time (ssd-backward, attention-backward: forward and backward together;
+    /// linear-grouped and linear-flat, also forward and backward, are timed when asked for).
     #[arg(
         long,
         value_delimiter = ',',
@@ -414,6 +423,33 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                             kernels::ssd::ssd_step(x, dt, a, b, c, s).1
                         },
                     ));
+                }
+                KernelOp::LinearGrouped | KernelOp::LinearFlat => {
+                    let grouping = match op {
+                        KernelOp::LinearGrouped => RowGrouping::Grouped,
+                        _ => RowGrouping::Flat,
+                    };
+                    for (name, d_in, d_out) in bench_linear::layers(&cfg) {
+                        let shape = format!(
+                            "{name}: {} rows x {d_in} -> {d_out}",
+                            batch * frames * grid * grid
+                        );
+                        eprintln!("{}: {shape}", op_name(op));
+                        let (b, f, g) = (batch, frames, grid);
+                        let x = uniform::<B, 5>([b, f, g, g, d_in], -1.0, 1.0, device);
+                        let dy = uniform::<B, 5>([b, f, g, g, d_out], -1.0, 1.0, device);
+                        let weight = uniform::<B, 2>([d_in, d_out], -0.1, 0.1, device);
+                        let bias = uniform::<B, 1>([d_out], -0.1, 0.1, device);
+                        let run = |g| bench_linear::gradients(g, [&x, &dy], &weight, &bias);
+                        rows.push(measure(
+                            op,
+                            shape,
+                            args,
+                            device,
+                            || run(RowGrouping::Batched),
+                            || run(grouping),
+                        ));
+                    }
                 }
                 KernelOp::Attention | KernelOp::AttentionBackward => {
                     let Some(window) = attention_window else {

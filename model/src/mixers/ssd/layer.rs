@@ -74,6 +74,11 @@ impl Mamba2Config {
         self.d_inner() + 2 * self.n_groups * self.d_state
     }
 
+    /// Width of the input projection: z and x (d_inner each), B and C, and Δ per head.
+    pub fn d_in_proj(&self) -> usize {
+        2 * self.d_inner() + 2 * self.n_groups * self.d_state + self.n_heads()
+    }
+
     /// Build the layer with Mamba-2's initialisation: Δ log-uniform in [dt_min, dt_max]
     /// (floored) stored as dt_bias = softplus⁻¹(Δ), A_log = log U[a_init_min, a_init_max],
     /// D = 1, norm weight 1, projections and conv as PyTorch's defaults.
@@ -100,7 +105,7 @@ impl Mamba2Config {
             "Mamba2: need 0 < a_init_min <= a_init_max"
         );
         let conv_dim = self.conv_dim();
-        let d_in_proj = 2 * d_inner + 2 * self.n_groups * self.d_state + n_heads;
+        let d_in_proj = self.d_in_proj();
 
         // Δ = exp(U[log dt_min, log dt_max]) floored; dt_bias = Δ + log(−expm1(−Δ)).
         let (log_min, log_max) = (self.dt_min.ln(), self.dt_max.ln());
