@@ -5,14 +5,12 @@ mod common;
 
 use common::{assert_one_line_error, memworld, scratch, text};
 
-#[test]
-fn kernel_bench_reports_agreement_with_the_tensor_ops() {
-    let Some(_device) = kernels::testing::wgpu_device() else {
-        return;
-    };
-    let dir = scratch("bench_kernels");
-    let out = dir.join("report.json");
-    let run = memworld(&[
+/// The report's rows of `memworld bench kernels` on wgpu for the `tiny` preset, batch 1, one
+/// timed call, with `args` added; `None` without a wgpu adapter.
+fn tiny_bench_rows(name: &str, args: &[&str]) -> Option<Vec<serde_json::Value>> {
+    kernels::testing::wgpu_device()?;
+    let out = scratch(name).join("report.json");
+    let mut all = vec![
         "bench",
         "kernels",
         "--backend",
@@ -21,23 +19,27 @@ fn kernel_bench_reports_agreement_with_the_tensor_ops() {
         "tiny",
         "--batch",
         "1",
-        "--frames",
-        "3",
-        "--blocks",
-        "1,2",
         "--reps",
         "1",
         "--warmup",
         "0",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    ];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    let run = memworld(&all);
     assert!(run.status.success(), "bench failed: {}", text(&run.stderr));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    let rows = report["rows"].as_array().unwrap();
+    Some(report["rows"].as_array().unwrap().clone())
+}
+
+#[test]
+fn kernel_bench_reports_agreement_with_the_tensor_ops() {
+    let Some(rows) = tiny_bench_rows("bench_kernels", &["--frames", "3", "--blocks", "1,2"]) else {
+        return;
+    };
     // two SSD block sizes forward and forward+backward, one step row, attention forward and
     // forward+backward (tiny has attention)
-    assert_eq!(rows.len(), 7, "{report:#}");
+    assert_eq!(rows.len(), 7, "{rows:#?}");
     let ops: Vec<&str> = rows.iter().map(|r| r["op"].as_str().unwrap()).collect();
     assert_eq!(
         ops,
@@ -51,7 +53,7 @@ fn kernel_bench_reports_agreement_with_the_tensor_ops() {
             "attention-backward"
         ]
     );
-    for row in rows {
+    for row in &rows {
         assert!(row["error"].is_null(), "{row}");
         let rel = row["rel_error"].as_f64().unwrap();
         assert!(rel < 1e-3, "kernel disagrees with the tensor ops: {row}");
@@ -63,34 +65,12 @@ fn kernel_bench_reports_agreement_with_the_tensor_ops() {
 /// one row per linear layer of the preset, output and gradients in agreement.
 #[test]
 fn linear_rows_bench_compares_each_layer_with_burns_batched_products() {
-    let Some(_device) = kernels::testing::wgpu_device() else {
+    let Some(rows) = tiny_bench_rows(
+        "bench_linear",
+        &["--ops", "linear-grouped,linear-flat", "--frames", "2"],
+    ) else {
         return;
     };
-    let dir = scratch("bench_linear");
-    let out = dir.join("report.json");
-    let run = memworld(&[
-        "bench",
-        "kernels",
-        "--backend",
-        "wgpu",
-        "--config",
-        "tiny",
-        "--ops",
-        "linear-grouped,linear-flat",
-        "--batch",
-        "1",
-        "--frames",
-        "2",
-        "--reps",
-        "1",
-        "--warmup",
-        "0",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(run.status.success(), "bench failed: {}", text(&run.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    let rows = report["rows"].as_array().unwrap();
     // tiny: d_model 32, expand 2, d_state 8, SSM head dim 8 (8 heads), MLP ratio 4, 8 × 8 tokens a
     // frame
     let layers = [
@@ -100,7 +80,7 @@ fn linear_rows_bench_compares_each_layer_with_burns_batched_products() {
         "mlp in: 128 rows x 32 -> 128",
         "mlp out: 128 rows x 128 -> 32",
     ];
-    assert_eq!(rows.len(), 2 * layers.len(), "{report:#}");
+    assert_eq!(rows.len(), 2 * layers.len(), "{rows:#?}");
     for (i, row) in rows.iter().enumerate() {
         let op = if i < layers.len() {
             "linear-grouped"
