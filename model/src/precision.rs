@@ -18,11 +18,11 @@
 use std::cell::Cell;
 
 use burn::nn::Linear;
-
-use crate::linear_rows;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::linear_rows;
 
 /// The precision of the matrix products during training.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
