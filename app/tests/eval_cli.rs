@@ -141,6 +141,49 @@ fn two_checkpoints_make_one_table() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--keep-context K` adds a row per model, on the same episodes, whose scores are its own:
+/// the model without its earlier context frames.
+#[test]
+fn kept_context_adds_a_row_per_model_on_the_same_episodes() {
+    let dir = scratch("eval_keep");
+    let ckpt = tiny_checkpoint(&dir.join("run"));
+    let out = dir.join("out");
+    let mut args = eval_args(ckpt.to_str().unwrap(), out.to_str().unwrap(), "retrieval");
+    set(&mut args, "--videos", "0");
+    set(&mut args, "--keep-context", "1");
+    let run = memworld(&args);
+    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).contains("| tiny, last 1 context |"),
+        "{}",
+        text(&run.stdout)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let models = report["models"].as_array().unwrap();
+    let labels: Vec<&str> = models
+        .iter()
+        .map(|m| m["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        ["tiny", "tiny, last 1 context", "hold last context frame"]
+    );
+    assert!(models[0]["kept_context"].is_null());
+    assert_eq!(models[1]["kept_context"], 1);
+    let episodes = |m: &serde_json::Value| m["scores"]["episodes"].as_array().unwrap().clone();
+    let (full, kept) = (episodes(&models[0]), episodes(&models[1]));
+    assert_eq!(
+        full.iter().map(|e| &e["origin"]).collect::<Vec<_>>(),
+        kept.iter().map(|e| &e["origin"]).collect::<Vec<_>>()
+    );
+    assert!(
+        full.iter().zip(&kept).any(|(a, b)| a["psnr"] != b["psnr"]),
+        "dropping context frames changed no frame: {full:?} {kept:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn without_a_checkpoint_only_the_reference_is_scored() {
     let dir = scratch("eval_reference");
@@ -236,6 +279,12 @@ fn bad_eval_input_fails_with_one_clear_line() {
     let mut args = eval_args(ckpt, out, "retrieval");
     set(&mut args, "--scene", "voxel");
     assert_one_line_error(&memworld(&args), "maze");
+    // Keeping none, or all, of the 3 context frames.
+    for k in ["0", "3"] {
+        let mut args = eval_args(ckpt, out, "retrieval");
+        set(&mut args, "--keep-context", k);
+        assert_one_line_error(&memworld(&args), &format!("--keep-context {k}"));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

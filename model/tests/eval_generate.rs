@@ -55,7 +55,43 @@ const OPTS: GenerateOptions = GenerateOptions {
     prefill_chunk: 16,
     seed: 3,
     history_noise: 0.0,
+    keep_context: None,
 };
+
+/// Keeping the last K context frames generates what an episode cut to begin K frames before
+/// its end of context generates; keeping all of them differs (the dropped frames mattered),
+/// and keeping none or more than the context is refused.
+#[test]
+fn kept_context_equals_an_episode_cut_to_its_last_frames() {
+    let eps = episodes(Protocol::Reasoning, 4, 3, 1);
+    let mut session = WorldSession::new(model(), Default::default());
+    let opts = |keep_context| GenerateOptions {
+        keep_context,
+        prefill_chunk: 1,
+        ..OPTS
+    };
+    let kept = generate_batch(&mut session, &[&eps[0]], &opts(Some(2)), &mut || {}).unwrap();
+    let mut cut = eps[0].clone();
+    cut.frames.drain(..2);
+    cut.actions.drain(..2);
+    cut.poses.as_mut().unwrap().drain(..2);
+    cut.context = 2;
+    let from_cut = generate_batch(&mut session, &[&cut], &opts(None), &mut || {}).unwrap();
+    assert_eq!(kept, from_cut);
+    let all = generate_batch(&mut session, &[&eps[0]], &opts(Some(4)), &mut || {}).unwrap();
+    assert_eq!(
+        all,
+        generate_batch(&mut session, &[&eps[0]], &opts(None), &mut || {}).unwrap()
+    );
+    assert!(all != kept, "the dropped context frames changed nothing");
+    for bad in [0, 5] {
+        let err = generate_batch(&mut session, &[&eps[0]], &opts(Some(bad)), &mut || {});
+        assert!(
+            err.is_err(),
+            "keeping {bad} of 4 context frames was accepted"
+        );
+    }
+}
 
 #[test]
 fn batched_generation_equals_the_sessions_own_sampler() {

@@ -95,6 +95,12 @@ pub struct EvalArgs {
     /// Context frames committed per prefill pass (bounds the prefill's memory).
     #[arg(long, default_value_t = 32)]
     pub prefill_chunk: usize,
+    /// Also evaluate each model with only the last K context frames prefilled, the earlier
+    /// ones dropped (a row of its own, labelled "MODEL, last K context"), on the same
+    /// episodes: a control for memory. A model that uses the dropped frames scores lower
+    /// there on the way back.
+    #[arg(long, value_name = "K")]
+    pub keep_context: Option<usize>,
     /// Compute backend. `cuda` needs a build with `--features cuda`.
     #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     pub backend: BackendKind,
@@ -119,6 +125,8 @@ struct Loaded<B: Backend> {
     checkpoint: String,
     step: usize,
     model: WorldModel<B>,
+    /// Context frames prefilled (`None`: all), see `--keep-context`.
+    keep_context: Option<usize>,
 }
 
 fn config(m: &Loaded<impl Backend>) -> &WorldModelConfig {
@@ -141,6 +149,7 @@ fn load_models<B: Backend>(paths: &[PathBuf], device: &B::Device) -> Result<Vec<
             checkpoint: path.display().to_string(),
             step: loaded.step,
             model: loaded.model,
+            keep_context: None,
         });
     }
     let repeated: Vec<bool> = out
@@ -153,6 +162,25 @@ fn load_models<B: Backend>(paths: &[PathBuf], device: &B::Device) -> Result<Vec<
         }
     }
     Ok(out)
+}
+
+/// Each model, then (with `--keep-context K`) each again with only its last K context frames
+/// prefilled.
+fn with_kept_context<B: Backend>(models: Vec<Loaded<B>>, keep: Option<usize>) -> Vec<Loaded<B>> {
+    let Some(k) = keep else {
+        return models;
+    };
+    let kept: Vec<Loaded<B>> = models
+        .iter()
+        .map(|m| Loaded {
+            label: format!("{}, last {k} context", m.label),
+            checkpoint: m.checkpoint.clone(),
+            step: m.step,
+            model: m.model.clone(),
+            keep_context: Some(k),
+        })
+        .collect();
+    models.into_iter().chain(kept).collect()
 }
 
 fn settings(args: &EvalArgs) -> Result<EvalSettings> {
@@ -175,6 +203,13 @@ fn settings(args: &EvalArgs) -> Result<EvalSettings> {
     s.validate()?;
     if args.batch == 0 || args.prefill_chunk == 0 || args.steps == Some(0) {
         bail!("--batch, --prefill-chunk and --steps must be at least 1");
+    }
+    if let Some(k) = args.keep_context.filter(|&k| k == 0 || k >= args.context) {
+        bail!(
+            "--keep-context {k}: keep between 1 and {} of the {} context frames",
+            args.context.saturating_sub(1),
+            args.context
+        );
     }
     if args.episodes_dir.is_none() {
         level_seed(args.seed, args.episodes - 1)?;
@@ -234,7 +269,10 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
 
 fn evaluate<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
     let s = settings(args)?;
-    let models = load_models::<B>(&args.checkpoints, device)?;
+    let models = with_kept_context(
+        load_models::<B>(&args.checkpoints, device)?,
+        args.keep_context,
+    );
     let resolutions: Vec<usize> = models.iter().map(|m| config(m).resolution).collect();
     let src = source(args, &s, &resolutions)?;
     for m in &models {
@@ -283,6 +321,7 @@ fn evaluate<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
                 prefill_chunk: args.prefill_chunk,
                 seed: s.seed,
                 history_noise: history_noise(args, m),
+                keep_context: m.keep_context,
             };
             let outputs = evaluate_batch(&mut sessions[mi], &episodes, &opts, &mut || {
                 bar.inc(end as u64 - start as u64)
@@ -339,6 +378,7 @@ fn evaluate<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
                 params: m.model.num_params(),
                 sampling_steps: args.steps.unwrap_or(config(m).sampling_steps),
                 history_noise: history_noise(args, m),
+                kept_context: m.keep_context,
                 scores: ModelScores::from_episodes(sc),
             })
             .chain([ModelReport::reference(ModelScores::from_episodes(

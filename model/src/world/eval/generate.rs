@@ -35,6 +35,9 @@ pub struct GenerateOptions {
     pub history_noise: f32,
     /// The run's seed; episode e's frame k starts from the noise of `noise_seed(seed, e, k)`.
     pub seed: u64,
+    /// Prefill only the last K context frames (`None`: all). The frames before them are
+    /// dropped, as if the episode began there: a control for memory.
+    pub keep_context: Option<usize>,
 }
 
 /// The ground truth of `episode` at the model's `resolution` ([`frames_at`]).
@@ -129,8 +132,8 @@ pub fn frames_tensor<B: Backend>(
     ))
 }
 
-/// Prefills `session` (reset first) with the context of `episodes` and generates the rest of
-/// each episode. Returns the generated frames of each episode at the model's resolution;
+/// Prefills `session` (reset first) with the context of `episodes` (its last
+/// `opts.keep_context` frames where set) and generates the rest of each episode. Returns the generated frames of each episode at the model's resolution;
 /// `on_frame` is called after each generated frame of the batch.
 pub fn generate_batch<B: Backend>(
     session: &mut WorldSession<B>,
@@ -161,13 +164,18 @@ pub fn generate_batch<B: Backend>(
             "the Euler steps and the prefill chunk must be at least 1".into(),
         ));
     }
+    if let Some(k) = opts.keep_context.filter(|&k| k == 0 || k > n) {
+        return Err(EvalError::Settings(format!(
+            "the context frames kept ({k}) must be between 1 and the context ({n})"
+        )));
+    }
     let config = session.model().config().clone();
     let device = session.device().clone();
     let (r, ch) = (config.resolution, config.channels);
     session.reset();
     session.set_sampling_steps(opts.steps);
     session.set_history_noise(opts.history_noise);
-    let mut start = 0;
+    let mut start = opts.keep_context.map_or(0, |k| n - k);
     while start < n {
         let len = opts.prefill_chunk.min(n - start);
         let x = frames_tensor::<B>(episodes, start..start + len, r, &device)?;

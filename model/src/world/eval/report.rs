@@ -28,6 +28,9 @@ pub struct ModelReport {
     /// Noise level at which generated frames were committed (absent in older reports: 0).
     #[serde(default)]
     pub history_noise: f32,
+    /// Context frames prefilled when fewer than all (`--keep-context`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_context: Option<usize>,
     pub scores: ModelScores,
 }
 
@@ -46,6 +49,7 @@ impl ModelReport {
             params: 0,
             sampling_steps: 0,
             history_noise: 0.0,
+            kept_context: None,
             scores,
         }
     }
