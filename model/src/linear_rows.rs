@@ -77,25 +77,25 @@ pub fn grouped_product<B: Backend, const D: usize>(
     weight: Tensor<B, 2>,
     bias: Option<Tensor<B, 1>>,
 ) -> Tensor<B, D> {
-    if D <= 2 || grouping == RowGrouping::Batched {
+    if D <= 2 {
         return burn::tensor::module::linear(x, weight, bias);
     }
     let mut dims = x.dims();
     let d_in = dims[D - 1];
-    let y = match grouping {
+    dims[D - 1] = weight.dims()[1];
+    match grouping {
+        RowGrouping::Batched => burn::tensor::module::linear(x, weight, bias),
         RowGrouping::Flat => {
             let rows = dims[..D - 1].iter().product();
-            burn::tensor::module::linear(x.reshape([rows, d_in]), weight, bias).flatten::<1>(0, 1)
+            burn::tensor::module::linear(x.reshape([rows, d_in]), weight, bias).reshape(dims)
         }
-        _ => {
+        RowGrouping::Grouped => {
             let groups = dims[..D - 3].iter().product();
             let rows = dims[D - 3] * dims[D - 2];
-            let grouped = x.reshape([groups, rows, d_in]);
-            burn::tensor::module::linear(grouped, weight, bias).flatten::<1>(0, 2)
+            burn::tensor::module::linear(x.reshape([groups, rows, d_in]), weight, bias)
+                .reshape(dims)
         }
-    };
-    dims[D - 1] = y.dims()[0] / dims[..D - 1].iter().product::<usize>();
-    y.reshape(dims)
+    }
 }
 
 #[cfg(test)]

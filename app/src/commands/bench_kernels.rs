@@ -214,13 +214,17 @@ fn measure<B: Backend, const D: usize>(
     }
 }
 
+/// `t` on autodiff, tracked: a leaf whose gradient the bench reads.
+pub(super) fn track<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Tensor<Autodiff<B>, D> {
+    Tensor::from_inner(t.clone()).require_grad()
+}
+
 /// `[dq, dk, dv]` (concatenated over frames) of the tensor-op attention under autodiff for the
 /// output gradient `dout`, forward included.
 fn tensor_op_gradients<B: Backend>(
     [q, k, v, dout]: [&Tensor<B, 5>; 4],
     window: Option<usize>,
 ) -> Tensor<B, 5> {
-    let track = |t: &Tensor<B, 5>| Tensor::<Autodiff<B>, 5>::from_inner(t.clone()).require_grad();
     let (q, k, v) = (track(q), track(k), track(v));
     let out = tensor_op_frame_attention(q.clone(), k.clone(), v.clone(), window, 1);
     let grads = (out * Tensor::from_inner(dout.clone())).sum().backward();
@@ -253,9 +257,6 @@ fn ssd_gradients<B: Backend>(
         Tensor<Autodiff<B>, 4>,
     ) -> (Tensor<Autodiff<B>, 4>, Tensor<Autodiff<B>, 4>),
 ) -> Tensor<B, 1> {
-    fn track<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Tensor<Autodiff<B>, D> {
-        Tensor::from_inner(t.clone()).require_grad()
-    }
     let (x, dt, a, b, c, s0) = (
         track(&i.x),
         track(&i.dt),

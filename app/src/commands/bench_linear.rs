@@ -3,11 +3,12 @@
 //! `MEMWORLD_LINEAR_ROWS=grouped` or `flat` would ([`model::linear_rows`]) against burn's
 //! batched products. The output and the input, weight and bias gradients are compared.
 
-use burn::backend::Autodiff;
 use burn::tensor::{backend::Backend, Tensor};
 use model::linear_rows::{grouped_product, RowGrouping};
 use model::mixers::ssd::Mamba2Config;
 use model::world::WorldModelConfig;
+
+use super::bench_kernels::track;
 
 /// `(name, d_in, d_out)` of each linear layer the preset applies to its tokens.
 pub fn layers(cfg: &WorldModelConfig) -> Vec<(&'static str, usize, usize)> {
@@ -37,9 +38,6 @@ pub fn gradients<B: Backend>(
     w: &Tensor<B, 2>,
     b: &Tensor<B, 1>,
 ) -> Tensor<B, 1> {
-    fn track<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Tensor<Autodiff<B>, D> {
-        Tensor::from_inner(t.clone()).require_grad()
-    }
     let (x, w, b) = (track(x), track(w), track(b));
     let y = grouped_product(grouping, x.clone(), w.clone(), Some(b.clone()));
     let grads = (y.clone() * Tensor::from_inner(dy.clone()))

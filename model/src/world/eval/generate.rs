@@ -133,8 +133,9 @@ pub fn frames_tensor<B: Backend>(
 }
 
 /// Prefills `session` (reset first) with the context of `episodes` (its last
-/// `opts.keep_context` frames where set) and generates the rest of each episode. Returns the generated frames of each episode at the model's resolution;
-/// `on_frame` is called after each generated frame of the batch.
+/// `opts.keep_context` frames where set) and generates the rest of each episode. Returns the
+/// generated frames of each episode at the model's resolution; `on_frame` is called after each
+/// generated frame of the batch.
 pub fn generate_batch<B: Backend>(
     session: &mut WorldSession<B>,
     episodes: &[&EvalEpisode],
