@@ -8,11 +8,11 @@
 //! gigabytes per layer. One product over all rows writes the gradient once, but then one long
 //! reduction makes it with too little parallelism (measured slower, README "Measured").
 //! Between the two, one product per frame (its `16 × 16` tokens) writes `batch · frames`
-//! partial gradients.
+//! partial gradients; measured fastest (README "Measured"), so it is the default.
 //!
-//! - `batched` (the default): burn's grouping, [`burn::tensor::module::linear`] as it is.
-//! - `grouped`: the last two leading dimensions make each product's rows (a frame's tokens for
-//!   the token tensors), the ones before them its batch.
+//! - `grouped` (the default): the last two leading dimensions make each product's rows (a
+//!   frame's tokens for the token tensors), the ones before them its batch.
+//! - `batched`: burn's grouping, [`burn::tensor::module::linear`] as it is.
 //! - `flat`: one product over all rows.
 
 use std::sync::OnceLock;
@@ -48,14 +48,14 @@ impl RowGrouping {
     }
 }
 
-/// The grouping set by `MEMWORLD_LINEAR_ROWS` (read once; `batched` when unset or unknown).
+/// The grouping set by `MEMWORLD_LINEAR_ROWS` (read once; `grouped` when unset or unknown).
 pub fn row_grouping() -> RowGrouping {
     static GROUPING: OnceLock<RowGrouping> = OnceLock::new();
     *GROUPING.get_or_init(|| match std::env::var(LINEAR_ROWS_ENV) {
-        Err(_) => RowGrouping::Batched,
+        Err(_) => RowGrouping::Grouped,
         Ok(v) => RowGrouping::parse(&v).unwrap_or_else(|e| {
-            eprintln!("warning: {e}; using batched");
-            RowGrouping::Batched
+            eprintln!("warning: {e}; using grouped");
+            RowGrouping::Grouped
         }),
     })
 }
