@@ -5,7 +5,7 @@
 //! `None` from the kernel entry points and the caller runs its reference. (Under autodiff the
 //! model records the kernels as single operations on the inner backend with their own
 //! backward passes: attention in `model/src/mixers/attention/recompute.rs`, the SSD scan in
-//! `model/src/mixers/ssd/autodiff.rs`.) The selection is made per call from the tensor's
+//! `model/src/mixers/ssd/autodiff.rs`, the layer ops in `model/src/world/layer_ops.rs`.) The selection is made per call from the tensor's
 //! backend type, so a model that
 //! is generic over `B: Backend` needs no extra bound: a bound on every generic would have to
 //! hold for `B::InnerBackend` too, which burn's derived `AutodiffModule` cannot promise.
@@ -69,7 +69,8 @@ pub enum KernelKind {
     Ssd,
     /// Frame-local attention.
     Attention,
-    /// The fused inference kernels of a layer's small ops ([`crate::fused`]).
+    /// The fused inference kernels of a layer's small ops ([`crate::fused`]) and the training
+    /// layer ops ([`crate::layer_ops`]).
     Fused,
     /// The optimizer's update ([`crate::optim`]).
     Optim,
@@ -217,6 +218,11 @@ pub(crate) fn to_cube_rows<B: Backend, R: CubeRuntime>(t: Tensor<B, 2>) -> CubeT
         true => cube,
         false => burn_cubecl::kernel::into_contiguous(cube),
     }
+}
+
+/// A CubeCL tensor's shape.
+pub(crate) fn shape<R: CubeRuntime>(t: &CubeTensor<R>) -> Vec<usize> {
+    t.meta.shape().to_vec()
 }
 
 /// A 2-D tensor's distance between rows, in elements; panics unless its rows' elements are

@@ -6,6 +6,7 @@
 pub mod attention;
 pub mod dispatch;
 pub mod fused;
+pub mod layer_ops;
 pub mod optim;
 pub mod ssd;
 pub mod testing;

@@ -13,7 +13,7 @@ pub(crate) const REDUCE_UNITS: usize = 64;
 /// Sum `partial` over the cube's units (all units get the total). `shared` holds
 /// [`REDUCE_UNITS`] values; it may be reused after the call.
 #[cube]
-fn cube_sum<F: Float>(partial: F, shared: &mut SharedMemory<F>) -> F {
+pub(crate) fn cube_sum<F: Float>(partial: F, shared: &mut SharedMemory<F>) -> F {
     let u = UNIT_POS as usize;
     shared[u] = partial;
     sync_cube();

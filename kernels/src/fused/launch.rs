@@ -9,7 +9,7 @@ use super::kernel::{
     BlockOrderArgsLaunch, TableArgsLaunch, REDUCE_UNITS,
 };
 use super::{BlockOrder, MambaDims, QkvProducts};
-use crate::dispatch::{row_grid, row_stride};
+use crate::dispatch::{row_grid, row_stride, shape};
 
 /// Units of an elementwise launch.
 const UNITS: usize = 256;
@@ -29,10 +29,6 @@ impl BlockOrder {
             self.block[1],
         )
     }
-}
-
-fn shape<R: CubeRuntime>(t: &CubeTensor<R>) -> Vec<usize> {
-    t.meta.shape().to_vec()
 }
 
 /// adaLN's per-frame vectors packed side by side, as the modulation layer makes them.

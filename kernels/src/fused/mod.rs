@@ -12,10 +12,11 @@
 //!   move of q, k and v to the heads-major layout.
 //!
 //! They have no backward pass: under autodiff [`serves`] says no and the model runs its tensor
-//! ops (`model::world::block`, `model::mixers::ssd::layer`), which are the references;
+//! ops (`model::world::block`, `model::mixers::ssd::layer`), which are the references, or for
+//! the norm and GELU the training kernels of [`crate::layer_ops`];
 //! [`reference`] here holds independent f64 host loops the tests compare against.
 
-mod kernel;
+pub(crate) mod kernel;
 mod launch;
 pub mod reference;
 #[cfg(test)]

@@ -6,5 +6,5 @@
 
 pub mod attention;
 pub mod blockwise;
-mod custom_op;
+pub(crate) mod custom_op;
 pub mod ssd;

@@ -11,7 +11,6 @@
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -22,7 +21,7 @@ use crate::mixers::ssd::{Mamba2Config, Mamba2State};
 use crate::precision::linear;
 
 /// Epsilon of the parameter-free layer norms.
-const NORM_EPS: f64 = 1e-6;
+pub(crate) const NORM_EPS: f64 = 1e-6;
 
 /// How the attention sublayer sees the past.
 pub enum AttentionContext<'a, B: Backend> {
@@ -116,7 +115,7 @@ impl<B: Backend> AdaVectors<B> {
             let cols = [shift * self.d, scale * self.d];
             return kernels::fused::norm_modulate(x, &self.packed, cols, NORM_EPS);
         }
-        modulate(layer_norm(x), self.vector(shift), self.vector(scale))
+        super::layer_ops::norm_modulate(x, self.vector(shift), self.vector(scale))
     }
 
     /// `x + gate · y` with vector `gate`.
@@ -217,7 +216,7 @@ impl<B: Backend> WorldBlock<B> {
                 let y = crate::linear_rows::product(h, self.mlp_in.weight.val(), None);
                 kernels::fused::bias_gelu(y, bias.val())
             }
-            _ => gelu(linear(&self.mlp_in, h)),
+            _ => super::layer_ops::gelu(linear(&self.mlp_in, h)),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod frames;
+pub mod layer_ops;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -1,0 +1,134 @@
+//! Host f64 forms of the layer ops ([`super`]), the kernels' reference in tests; the
+//! gradients here are checked against finite differences of the forward forms (`tests.rs`).
+
+/// Each row's mean and `1/√(var + eps)` (population variance) of `x` `[rows, d]`.
+fn row_stats(x: &[f64], d: usize, eps: f64) -> Vec<(f64, f64)> {
+    x.chunks(d)
+        .map(|row| {
+            let mean = row.iter().sum::<f64>() / d as f64;
+            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d as f64;
+            (mean, 1.0 / (var + eps).sqrt())
+        })
+        .collect()
+}
+
+fn wide(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+fn narrow(x: &[f64]) -> Vec<f32> {
+    x.iter().map(|&v| v as f32).collect()
+}
+
+/// [`norm_modulate`] in f64: `y` only.
+pub(crate) fn norm_modulate_f64(
+    x: &[f64],
+    shift: &[f64],
+    scale: &[f64],
+    d: usize,
+    eps: f64,
+) -> Vec<f64> {
+    let per_group = x.len() / shift.len();
+    let stats = row_stats(x, d, eps);
+    (0..x.len())
+        .map(|k| {
+            let (r, i) = (k / d, k % d);
+            let v = (r / per_group) * d + i;
+            let (mean, rstd) = stats[r];
+            (x[k] - mean) * rstd * (1.0 + scale[v]) + shift[v]
+        })
+        .collect()
+}
+
+/// `y = x̂ · (1 + scale[g]) + shift[g]` and the rows' `(mean, rstd)` flattened as `[rows, 2]`;
+/// `x` is `[rows, d]`, `shift` and `scale` `[groups, d]`, row `r` in group
+/// `r / (rows / groups)`.
+pub fn norm_modulate(
+    x: &[f32],
+    shift: &[f32],
+    scale: &[f32],
+    d: usize,
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>) {
+    let x = wide(x);
+    let y = norm_modulate_f64(&x, &wide(shift), &wide(scale), d, eps);
+    let stats: Vec<f64> = row_stats(&x, d, eps)
+        .iter()
+        .flat_map(|&(m, s)| [m, s])
+        .collect();
+    (narrow(&y), narrow(&stats))
+}
+
+/// `[dx, dshift, dscale]` of [`norm_modulate`] for output gradient `dy`.
+pub fn norm_modulate_backward(
+    x: &[f32],
+    scale: &[f32],
+    dy: &[f32],
+    d: usize,
+    eps: f64,
+) -> [Vec<f32>; 3] {
+    let (x, scale, dy) = (wide(x), wide(scale), wide(dy));
+    let per_group = x.len() / scale.len();
+    let mut dx = vec![0.0; x.len()];
+    let (mut dshift, mut dscale) = (vec![0.0; scale.len()], vec![0.0; scale.len()]);
+    for (r, &(mean, rstd)) in row_stats(&x, d, eps).iter().enumerate() {
+        let vectors = (r / per_group) * d;
+        let x_hat = |i: usize| (x[r * d + i] - mean) * rstd;
+        let g = |i: usize| dy[r * d + i] * (1.0 + scale[vectors + i]);
+        let mean_g = (0..d).map(g).sum::<f64>() / d as f64;
+        let mean_gx = (0..d).map(|i| g(i) * x_hat(i)).sum::<f64>() / d as f64;
+        for i in 0..d {
+            dx[r * d + i] = rstd * (g(i) - mean_g - x_hat(i) * mean_gx);
+            dshift[vectors + i] += dy[r * d + i];
+            dscale[vectors + i] += dy[r * d + i] * x_hat(i);
+        }
+    }
+    [narrow(&dx), narrow(&dshift), narrow(&dscale)]
+}
+
+/// The error function to ~1e-15: its Maclaurin series below 3, else the continued fraction
+/// of its complement.
+pub(crate) fn erf(z: f64) -> f64 {
+    let a = z.abs();
+    let value = if a < 3.0 {
+        // erf z = 2/√π · Σ (−1)ⁿ z^(2n+1) / (n! (2n+1))
+        let (mut term, mut sum, mut n) = (a, a, 0.0);
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -a * a / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        2.0 / std::f64::consts::PI.sqrt() * sum
+    } else {
+        // erfc z = e^(−z²)/√π · 1/(z + (1/2)/(z + 1/(z + (3/2)/(z + …))))
+        let mut fraction = a;
+        for k in (1..60).rev() {
+            fraction = a + (k as f64 / 2.0) / fraction;
+        }
+        1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / fraction
+    };
+    value.copysign(z)
+}
+
+/// The exact GELU in f64, `v · Φ(v)`.
+pub(crate) fn gelu_f64(v: f64) -> f64 {
+    v * 0.5 * (1.0 + erf(v / std::f64::consts::SQRT_2))
+}
+
+/// The exact GELU, element-wise.
+pub fn gelu(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|&v| gelu_f64(v as f64) as f32).collect()
+}
+
+/// GELU's input gradient, `dy · (Φ(v) + v · φ(v))`.
+pub fn gelu_backward(x: &[f32], dy: &[f32]) -> Vec<f32> {
+    x.iter()
+        .zip(dy)
+        .map(|(&v, &g)| {
+            let v = v as f64;
+            let cdf = 0.5 * (1.0 + erf(v / std::f64::consts::SQRT_2));
+            let density = (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            (g as f64 * (cdf + v * density)) as f32
+        })
+        .collect()
+}
