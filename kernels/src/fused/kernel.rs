@@ -25,6 +25,45 @@ pub(crate) fn cube_sum<F: Float>(partial: F, shared: &mut SharedMemory<F>) -> F 
     total
 }
 
+/// The mean of the `d` values of `x` from `base`, summed by the cube's units (all get it).
+#[cube]
+pub(crate) fn row_mean<F: Float>(
+    x: &Tensor<F>,
+    base: usize,
+    shared: &mut SharedMemory<F>,
+    #[comptime] d: usize,
+) -> F {
+    let mut sum = F::new(0.0);
+    let mut i = UNIT_POS as usize;
+    while i < d {
+        sum += x[base + i];
+        i += REDUCE_UNITS;
+    }
+    cube_sum::<F>(sum, shared) / F::cast_from(d as u32)
+}
+
+/// `1/√(var + eps)` of the `d` values of `x` from `base` with mean `mean` (population
+/// variance), summed by the cube's units (all get it).
+#[cube]
+pub(crate) fn row_rstd<F: Float>(
+    x: &Tensor<F>,
+    base: usize,
+    mean: F,
+    eps: f32,
+    shared: &mut SharedMemory<F>,
+    #[comptime] d: usize,
+) -> F {
+    let mut squares = F::new(0.0);
+    let mut i = UNIT_POS as usize;
+    while i < d {
+        let c = x[base + i] - mean;
+        squares += c * c;
+        i += REDUCE_UNITS;
+    }
+    let var = cube_sum::<F>(squares, shared) / F::cast_from(d as u32);
+    F::new(1.0) / F::sqrt(var + F::cast_from(eps))
+}
+
 /// SiLU, x·σ(x).
 #[cube]
 fn silu<F: Float>(x: F) -> F {
@@ -83,25 +122,10 @@ pub fn norm_modulate<F: Float>(
     let (shift_col, scale_col) = (shift_col as usize, scale_col as usize);
     let mut shared = SharedMemory::<F>::new(REDUCE_UNITS);
 
-    let mut sum = F::new(0.0);
+    let mean = row_mean::<F>(x, base, &mut shared, d);
+    let inv = row_rstd::<F>(x, base, mean, eps, &mut shared, d);
+
     let mut i = u;
-    while i < d {
-        sum += x[base + i];
-        i += REDUCE_UNITS;
-    }
-    let mean = cube_sum::<F>(sum, &mut shared) / F::cast_from(d as u32);
-
-    let mut squares = F::new(0.0);
-    i = u;
-    while i < d {
-        let c = x[base + i] - mean;
-        squares += c * c;
-        i += REDUCE_UNITS;
-    }
-    let var = cube_sum::<F>(squares, &mut shared) / F::cast_from(d as u32);
-    let inv = F::new(1.0) / F::sqrt(var + F::cast_from(eps));
-
-    i = u;
     while i < d {
         let mut shift = modulation[frame_base + shift_col + i];
         let mut scale = modulation[frame_base + scale_col + i];

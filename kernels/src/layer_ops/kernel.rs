@@ -2,7 +2,7 @@
 //! indexed flat; outputs are handed in, so the tests can give NaN-filled ones.
 //!
 //! - Row kernels (norm forward, the input gradient) run one cube of [`REDUCE_UNITS`] units per
-//!   row and reduce with the fused kernels' [`cube_sum`].
+//!   row and reduce with the fused kernels' [`cube_sum`], [`row_mean`] and [`row_rstd`].
 //! - The column kernel (the shift and scale gradients) runs one cube per group of rows and
 //!   [`COLUMNS`] columns: [`LANES`] units per column each sum every `LANES`-th row, and the
 //!   lanes meet in shared memory.
@@ -12,7 +12,7 @@ use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
 use crate::dispatch::{row_grid, shape, GRID_X};
-use crate::fused::kernel::{cube_sum, REDUCE_UNITS};
+use crate::fused::kernel::{cube_sum, row_mean, row_rstd, REDUCE_UNITS};
 
 /// Columns of one cube of the column kernel.
 const COLUMNS: usize = 64;
@@ -52,24 +52,10 @@ pub fn norm_modulate_forward<F: Float>(
     let vectors = (row / rows_per_group as usize) * d;
     let mut shared = SharedMemory::<F>::new(REDUCE_UNITS);
 
-    let mut sum = F::new(0.0);
-    let mut i = u;
-    while i < d {
-        sum += x[base + i];
-        i += REDUCE_UNITS;
-    }
-    let mean = cube_sum::<F>(sum, &mut shared) / F::cast_from(d as u32);
-    let mut squares = F::new(0.0);
-    i = u;
-    while i < d {
-        let c = x[base + i] - mean;
-        squares += c * c;
-        i += REDUCE_UNITS;
-    }
-    let var = cube_sum::<F>(squares, &mut shared) / F::cast_from(d as u32);
-    let rstd = F::new(1.0) / F::sqrt(var + F::cast_from(eps));
+    let mean = row_mean::<F>(x, base, &mut shared, d);
+    let rstd = row_rstd::<F>(x, base, mean, eps, &mut shared, d);
 
-    i = u;
+    let mut i = u;
     while i < d {
         let scaled = F::new(1.0) + scale[vectors + i];
         y[base + i] = (x[base + i] - mean) * rstd * scaled + shift[vectors + i];
