@@ -95,6 +95,32 @@ fn linear_rows_bench_compares_each_layer_with_burns_batched_products() {
     }
 }
 
+/// The layer-op rows run the norm + modulation and the GELU forward and backward on their
+/// kernels against burn's autodiff through the tensor ops, at the preset's token shapes.
+#[test]
+fn layer_op_rows_compare_the_kernels_with_burns_autodiff() {
+    let Some(rows) = tiny_bench_rows(
+        "bench_layer_ops",
+        &["--ops", "norm-modulate,gelu", "--frames", "2"],
+    ) else {
+        return;
+    };
+    // tiny: d_model 32, MLP ratio 4, 8 × 8 tokens a frame; one clip of 2 frames.
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    for (row, (op, shape, tolerance)) in rows.iter().zip([
+        ("norm-modulate", "128 rows x 32", 1e-5),
+        // burn's GELU backward is the tanh approximation's derivative.
+        ("gelu", "128 rows x 128", 5e-3),
+    ]) {
+        assert_eq!(row["op"], op, "{row}");
+        assert_eq!(row["shape"], shape, "{row}");
+        assert!(row["error"].is_null(), "{row}");
+        let rel = row["rel_error"].as_f64().unwrap();
+        assert!(rel < tolerance, "kernels and tensor ops disagree: {row}");
+        assert!(row["kernel_ms"].as_f64().unwrap() > 0.0, "{row}");
+    }
+}
+
 #[test]
 fn kernel_bench_on_a_backend_without_kernels_is_one_line() {
     let run = memworld(&["bench", "kernels", "--backend", "ndarray", "--reps", "1"]);

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::backend::{run_on, BackendKind, OnBackend};
 use super::bench::stats;
-use super::bench_linear;
+use super::{bench_layer_ops, bench_linear};
 
 /// Kernels the bench can time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -48,6 +48,13 @@ pub enum KernelOp {
     LinearGrouped,
     /// The same with one product over all rows (`MEMWORLD_LINEAR_ROWS=flat`).
     LinearFlat,
+    /// adaLN's layer norm + modulation over the tokens, forward and backward, on the layer-op
+    /// kernels as training records it, against burn's autodiff through the tensor ops. The
+    /// output and the input, shift and scale gradients are compared.
+    NormModulate,
+    /// The MLP's GELU over its hidden tokens, forward and backward, the same way (burn's GELU
+    /// backward is the derivative of the tanh approximation: ~1e-3 off the kernel's exact one).
+    Gelu,
 }
 
 /// Time each kernel against its tensor-op reference over a sweep of the model's shapes.
@@ -69,7 +76,8 @@ pub struct KernelsBenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     pub blocks: Vec<usize>,
     /// Kernels to time (ssd-backward, attention-backward: forward and backward together;
-    /// linear-grouped and linear-flat, also forward and backward, are timed when asked for).
+    /// linear-grouped, linear-flat, norm-modulate and gelu, also forward and backward, are
+    /// timed when asked for).
     #[arg(
         long,
         value_delimiter = ',',
@@ -451,6 +459,31 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                             || run(grouping),
                         ));
                     }
+                }
+                KernelOp::NormModulate | KernelOp::Gelu => {
+                    let (b, f, g, d) = (batch, frames, grid, cfg.d_model);
+                    let width = match op {
+                        KernelOp::Gelu => cfg.mlp_ratio * d,
+                        _ => d,
+                    };
+                    let shape = format!("{} rows x {width}", b * f * g * g);
+                    eprintln!("{}: {shape}", op_name(op));
+                    let x = uniform::<B, 5>([b, f, g, g, width], -2.0, 2.0, device);
+                    let dy = uniform::<B, 5>([b, f, g, g, width], -1.0, 1.0, device);
+                    let shift = uniform::<B, 3>([b, f, d], -1.0, 1.0, device);
+                    let scale = uniform::<B, 3>([b, f, d], -0.5, 0.5, device);
+                    let run = |kernels| match op {
+                        KernelOp::Gelu => bench_layer_ops::gelu_gradients(kernels, [&x, &dy]),
+                        _ => bench_layer_ops::norm_gradients(kernels, [&x, &dy], [&shift, &scale]),
+                    };
+                    rows.push(measure(
+                        op,
+                        shape,
+                        args,
+                        device,
+                        || run(false),
+                        || run(true),
+                    ));
                 }
                 KernelOp::Attention | KernelOp::AttentionBackward => {
                     let Some(window) = attention_window else {

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod bench;
 pub mod bench_kernels;
+pub mod bench_layer_ops;
 pub mod bench_linear;
 pub mod dream_rollout;
 pub mod eval;

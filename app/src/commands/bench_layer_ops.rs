@@ -1,0 +1,54 @@
+//! The layer-op rows of `memworld bench kernels`: adaLN's layer norm + modulation and the MLP's
+//! GELU over the world model's `[batch, frames, h, w, ·]` tokens, forward and backward, as
+//! training records them ([`model::world::layer_ops`]: one operation each on the kernels)
+//! against burn's autodiff through their tensor ops. The output and every input gradient are
+//! compared.
+
+use burn::tensor::{activation, backend::Backend, Tensor};
+use model::world::block::{layer_norm, modulate};
+use model::world::layer_ops;
+
+use super::bench_kernels::track;
+
+/// `y`, `dx`, `dshift` and `dscale` of the norm + modulation for the output gradient `dy`,
+/// flattened and concatenated: on the layer-op kernels when `kernels`, else by tensor ops.
+pub fn norm_gradients<B: Backend>(
+    kernels: bool,
+    [x, dy]: [&Tensor<B, 5>; 2],
+    [shift, scale]: [&Tensor<B, 3>; 2],
+) -> Tensor<B, 1> {
+    let (x, shift, scale) = (track(x), track(shift), track(scale));
+    let y = match kernels {
+        true => layer_ops::norm_modulate(x.clone(), shift.clone(), scale.clone()),
+        false => modulate(layer_norm(x.clone()), shift.clone(), scale.clone()),
+    };
+    let grads = (y.clone() * Tensor::from_inner(dy.clone()))
+        .sum()
+        .backward();
+    let missing = "norm input has a gradient";
+    Tensor::cat(
+        vec![
+            y.inner().flatten(0, 4),
+            x.grad(&grads).expect(missing).flatten(0, 4),
+            shift.grad(&grads).expect(missing).flatten(0, 2),
+            scale.grad(&grads).expect(missing).flatten(0, 2),
+        ],
+        0,
+    )
+}
+
+/// `y` and `dx` of the GELU for the output gradient `dy`, flattened and concatenated: on the
+/// layer-op kernels when `kernels`, else burn's (whose backward is the derivative of the tanh
+/// approximation, ~1e-3 off the exact one).
+pub fn gelu_gradients<B: Backend>(kernels: bool, [x, dy]: [&Tensor<B, 5>; 2]) -> Tensor<B, 1> {
+    let x = track(x);
+    let y = match kernels {
+        true => layer_ops::gelu(x.clone()),
+        false => activation::gelu(x.clone()),
+    };
+    let grads = (y.clone() * Tensor::from_inner(dy.clone()))
+        .sum()
+        .backward();
+    let dx = x.grad(&grads).expect("GELU input has a gradient");
+    Tensor::cat(vec![y.inner().flatten(0, 4), dx.flatten(0, 4)], 0)
+}
