@@ -47,7 +47,7 @@ fn move_conditions<G: Backend>(c: &FrameConditions<B>, device: &G::Device) -> Fr
 fn kernels_equal_reference_forward_and_streaming_for_every_preset<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
     // The GPU side's linear layers may use TF32 products (CUDA).
-    let rel_tol = 1e-3f64.max(crate::tolerance::matmul_rel_error::<T::B>());
+    let rel_tol = 5e-4f64.max(crate::tolerance::matmul_rel_error::<T::B>());
     for (k, preset) in PRESETS.iter().enumerate() {
         let cfg = test_config(preset);
         let model = randomized_model(&cfg, 300 + k as u64);
