@@ -5,10 +5,10 @@
 //! `None` from the kernel entry points and the caller runs its reference. (Under autodiff the
 //! model records the kernels as single operations on the inner backend with their own
 //! backward passes: attention in `model/src/mixers/attention/recompute.rs`, the SSD scan in
-//! `model/src/mixers/ssd/autodiff.rs`, the layer ops in `model/src/world/layer_ops.rs`.) The selection is made per call from the tensor's
-//! backend type, so a model that
-//! is generic over `B: Backend` needs no extra bound: a bound on every generic would have to
-//! hold for `B::InnerBackend` too, which burn's derived `AutodiffModule` cannot promise.
+//! `model/src/mixers/ssd/autodiff.rs`, the layer ops in `model/src/world/layer_ops.rs`.) The
+//! selection is made per call from the tensor's backend type, so a model that is generic over
+//! `B: Backend` needs no extra bound: a bound on every generic would have to hold for
+//! `B::InnerBackend` too, which burn's derived `AutodiffModule` cannot promise.
 //!
 //! `MEMWORLD_KERNELS` picks the kernels: `all`, `none` (alias `reference`: the tensor ops
 //! everywhere, for A/B runs and bisecting), or a comma list of `ssd`, `attention`, `fused`,

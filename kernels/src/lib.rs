@@ -6,6 +6,7 @@
 pub mod attention;
 pub mod dispatch;
 pub mod fused;
+mod grid;
 pub mod layer_ops;
 pub mod optim;
 pub mod ssd;

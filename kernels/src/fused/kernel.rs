@@ -5,7 +5,7 @@
 
 use cubecl::prelude::*;
 
-use crate::dispatch::GRID_X;
+use crate::grid::cube_index;
 
 /// Units of a row-reducing cube.
 pub(crate) const REDUCE_UNITS: usize = 64;
@@ -112,7 +112,7 @@ pub fn norm_modulate<F: Float>(
     #[comptime] d: usize,
     #[comptime] has_bias: bool,
 ) {
-    let row = CUBE_POS_X as usize + CUBE_POS_Y as usize * GRID_X;
+    let row = cube_index();
     if row >= rows as usize {
         terminate!();
     }
@@ -355,7 +355,7 @@ pub fn mamba_epilogue<F: Float>(
     #[comptime] groups: usize,
     #[comptime] head_dim: usize,
 ) {
-    let cube = CUBE_POS_X as usize + CUBE_POS_Y as usize * GRID_X;
+    let cube = cube_index();
     if cube >= cubes as usize {
         terminate!();
     }

@@ -11,8 +11,9 @@
 use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
-use crate::dispatch::{row_grid, shape, GRID_X};
+use crate::dispatch::{row_grid, shape};
 use crate::fused::kernel::{cube_sum, row_mean, row_rstd, REDUCE_UNITS};
+use crate::grid::cube_index;
 
 /// Columns of one cube of the column kernel.
 const COLUMNS: usize = 64;
@@ -20,12 +21,6 @@ const COLUMNS: usize = 64;
 const LANES: usize = 4;
 /// Units of an element-wise cube.
 const UNITS: usize = 256;
-
-/// The cube's index in a [`row_grid`].
-#[cube]
-fn cube_index() -> usize {
-    CUBE_POS_X as usize + CUBE_POS_Y as usize * GRID_X
-}
 
 /// `y = x̂ · (1 + scale[g]) + shift[g]` with `x̂ = (x − mean) · rstd`, `rstd = 1/√(var + eps)`,
 /// over the `d` columns of row `r`, group `g = r / rows_per_group`; writes `stats[r] = (mean,

@@ -1,11 +1,12 @@
 //! CubeCL body and launcher of the AdamW update: one unit per element, the grid as wide as
-//! [`GRID_X`] cubes and continued along y (any tensor length).
+//! [`GRID_X`](crate::dispatch::GRID_X) cubes and continued along y (any tensor length).
 
 use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::AdamWStep;
-use crate::dispatch::{row_grid, GRID_X};
+use crate::dispatch::row_grid;
+use crate::grid::cube_index;
 
 /// Units per cube.
 const UNITS: usize = 256;
@@ -25,7 +26,7 @@ pub fn adamw<F: Float>(
     len: usize,
     scalars: AdamWScalars,
 ) {
-    let i = (CUBE_POS_X as usize + CUBE_POS_Y as usize * GRID_X) * UNITS + UNIT_POS as usize;
+    let i = cube_index() * UNITS + UNIT_POS as usize;
     if i >= len {
         terminate!();
     }

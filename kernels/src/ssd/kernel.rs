@@ -4,7 +4,7 @@
 
 use cubecl::prelude::*;
 
-use crate::dispatch::GRID_X;
+use crate::grid::cube_index;
 
 /// Chunked SSD forward, one cube per (head, sequence), one unit per head channel `p`.
 ///
@@ -162,7 +162,7 @@ pub(crate) const STEP_MAX_UNITS: usize = 256;
 /// memory traffic. `lanes` units share a row of the state: unit `l` takes the row's elements
 /// `l, l + lanes, …`, so a warp's reads and writes fill whole 32-byte sectors, and keeps its
 /// share of `s·C`; the row's first unit adds the `lanes` shares from shared memory. A cube
-/// takes `CUBE_DIM / lanes` rows a pass. Cubes are numbered over a grid [`GRID_X`] wide, since
+/// takes `CUBE_DIM / lanes` rows a pass. Cubes are numbered over a grid [`GRID_X`](crate::dispatch::GRID_X) wide, since
 /// one grid dimension may hold only 65,535 of them.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
@@ -182,7 +182,7 @@ pub fn ssd_step_forward<F: Float>(
     #[comptime] d_state: usize,
     #[comptime] lanes: usize,
 ) {
-    let seq_head = CUBE_POS_X as usize + CUBE_POS_Y as usize * GRID_X;
+    let seq_head = cube_index();
     if seq_head >= seq_heads as usize {
         terminate!();
     }

@@ -1,10 +1,12 @@
 //! What the model's own autodiff operations (`attention/recompute.rs`, `ssd/autodiff.rs`,
-//! `world/layer_ops.rs`) share: burn registers a custom backward pass per backend type while the model is generic
-//! over `B: Backend`, so an operation checks by `TypeId` that `B` is `Autodiff<I>` for an inner
-//! backend `I` it knows, and moves tensors between the two views.
+//! `world/layer_ops.rs`) share: burn registers a custom backward pass per backend type while
+//! the model is generic over `B: Backend`, so an operation checks by `TypeId` that `B` is
+//! `Autodiff<I>` for an inner backend `I` it knows, moves tensors between the two views, and
+//! hands each tracked parent its gradient.
 
 use std::any::{Any, TypeId};
 
+use burn::backend::autodiff::{grads::Gradients, NodeId};
 use burn::backend::Autodiff;
 use burn::tensor::backend::{Backend, BackendTypes};
 use burn::tensor::{Tensor, TensorPrimitive};
@@ -41,6 +43,20 @@ pub(crate) fn inner<I: Backend, const D: usize>(
     primitive: I::FloatTensorPrimitive,
 ) -> Tensor<I, D> {
     Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}
+
+/// Registers `gradients[i]` for parent `i` of a backward step where that parent is tracked;
+/// `parents` are the step's `ops.parents` by id (`ops.parents.map(|p| p.map(|n| n.id))`).
+pub(crate) fn register_gradients<I: Backend, const N: usize>(
+    grads: &mut Gradients,
+    parents: [Option<NodeId>; N],
+    gradients: [I::FloatTensorPrimitive; N],
+) {
+    for (parent, grad) in parents.into_iter().zip(gradients) {
+        if let Some(id) = parent {
+            grads.register::<I>(id, grad);
+        }
+    }
 }
 
 /// `x` as a value of type `T`, which callers have checked it is (by `TypeId`).

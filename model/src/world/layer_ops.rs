@@ -18,7 +18,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::block::{layer_norm, modulate, NORM_EPS};
-use crate::mixers::custom_op::{autodiff_tensor, from_autodiff, inner, is_autodiff_over, AdTensor};
+use crate::mixers::custom_op::{
+    autodiff_tensor, from_autodiff, inner, is_autodiff_over, register_gradients, AdTensor,
+};
 
 /// `modulate(layer_norm(x), shift, scale)`: one recorded operation on the kernels where they
 /// serve (see the module docs), else the tensor ops.
@@ -112,11 +114,7 @@ impl<I: Backend> Backward<I, 3> for NormModulate {
             dshift.reshape([b, f, d]).into_primitive().tensor(),
             dscale.reshape([b, f, d]).into_primitive().tensor(),
         ];
-        for (parent, grad) in ops.parents.into_iter().zip(gradients) {
-            if let Some(node) = parent {
-                grads.register::<I>(node.id, grad);
-            }
-        }
+        register_gradients::<I, 3>(grads, ops.parents.map(|p| p.map(|n| n.id)), gradients);
     }
 }
 

@@ -27,7 +27,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use kernels::{kernel_selected, KernelKind};
 
-use crate::mixers::custom_op::{autodiff_tensor, from_autodiff, inner, is_autodiff_over, AdTensor};
+use crate::mixers::custom_op::{
+    autodiff_tensor, from_autodiff, inner, is_autodiff_over, register_gradients, AdTensor,
+};
 
 use super::blocks::{masked_block_attention, masked_block_attention_backward};
 
@@ -241,10 +243,7 @@ impl<I: Backend, G: AttentionOp> Backward<I, 3> for Recorded<G> {
         let gradients = self
             .0
             .backward(qkvo.map(inner::<I, 5>), kept.map(inner::<I, 4>), dout);
-        for (parent, grad) in ops.parents.into_iter().zip(gradients) {
-            if let Some(node) = parent {
-                grads.register::<I>(node.id, grad.into_primitive().tensor());
-            }
-        }
+        let gradients = gradients.map(|g| g.into_primitive().tensor());
+        register_gradients::<I, 3>(grads, ops.parents.map(|p| p.map(|n| n.id)), gradients);
     }
 }

@@ -16,7 +16,9 @@ use burn::backend::autodiff::{
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::backward::chunked_ssd_backward;
-use crate::mixers::custom_op::{autodiff_tensor, from_autodiff, inner, is_autodiff_over};
+use crate::mixers::custom_op::{
+    autodiff_tensor, from_autodiff, inner, is_autodiff_over, register_gradients,
+};
 
 /// x, Δ, A, B and C of the scan.
 pub(crate) type SsdInputs<'a, B> = (
@@ -143,10 +145,6 @@ impl<I: Backend> Backward<I, 6> for SsdBackward {
             g.c.into_primitive().tensor(),
             g.initial_state.into_primitive().tensor(),
         ];
-        for (parent, grad) in ops.parents.into_iter().zip(gradients) {
-            if let Some(node) = parent {
-                grads.register::<I>(node.id, grad);
-            }
-        }
+        register_gradients::<I, 6>(grads, ops.parents.map(|p| p.map(|n| n.id)), gradients);
     }
 }
