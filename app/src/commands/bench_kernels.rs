@@ -13,7 +13,7 @@ use burn::tensor::{backend::Backend, Distribution, ElementConversion, Tensor};
 use clap::{Args, ValueEnum};
 use model::linear_rows::RowGrouping;
 use model::mixers::attention::tensor_op_frame_attention;
-use model::mixers::ssd::{chunked_ssd, ssd_scan, step_by_tensor_ops};
+use model::mixers::ssd::{chunked_ssd, ssd_scan, step_by_tensor_ops, Mamba2Config};
 use model::world::data::panic_message;
 use model::world::{AttentionKind, WorldModelConfig};
 use scenes::episode::atomic::write_bytes_atomic;
@@ -55,6 +55,10 @@ pub enum KernelOp {
     /// The MLP's GELU over its hidden tokens, forward and backward, the same way (burn's GELU
     /// backward is the derivative of the tanh approximation: ~1e-3 off the kernel's exact one).
     Gelu,
+    /// Mamba-2's causal depthwise convolution + SiLU over the SSD channels of the tokens in
+    /// sequence order, forward and backward, the same way. The output and the input, carried
+    /// input, weight and bias gradients are compared.
+    ConvSilu,
 }
 
 /// Time each kernel against its tensor-op reference over a sweep of the model's shapes.
@@ -76,8 +80,8 @@ pub struct KernelsBenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     pub blocks: Vec<usize>,
     /// Kernels to time (ssd-backward, attention-backward: forward and backward together;
-    /// linear-grouped, linear-flat, norm-modulate and gelu, also forward and backward, are
-    /// timed when asked for).
+    /// linear-grouped, linear-flat, norm-modulate, gelu and conv-silu, also forward and
+    /// backward, are timed when asked for).
     #[arg(
         long,
         value_delimiter = ',',
@@ -475,6 +479,36 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                     let run = |kernels| match op {
                         KernelOp::Gelu => bench_layer_ops::gelu_gradients(kernels, [&x, &dy]),
                         _ => bench_layer_ops::norm_gradients(kernels, [&x, &dy], [&shift, &scale]),
+                    };
+                    rows.push(measure(
+                        op,
+                        shape,
+                        args,
+                        device,
+                        || run(false),
+                        || run(true),
+                    ));
+                }
+                KernelOp::ConvSilu => {
+                    let mamba = Mamba2Config::new(cfg.d_model)
+                        .with_d_state(cfg.d_state)
+                        .with_head_dim(cfg.ssm_head_dim)
+                        .with_expand(cfg.expand);
+                    let (tokens, channels) = (frames * grid * grid, mamba.conv_dim());
+                    let shape = format!("{batch} x {tokens} tokens x {channels} channels");
+                    eprintln!("{}: {shape}", op_name(op));
+                    let xbc = uniform::<B, 3>([batch, tokens, channels], -2.0, 2.0, device);
+                    let dy = uniform::<B, 3>([batch, tokens, channels], -1.0, 1.0, device);
+                    let state = uniform::<B, 3>([batch, channels, 3], -1.0, 1.0, device);
+                    let weight = uniform::<B, 2>([channels, 4], -0.5, 0.5, device);
+                    let bias = uniform::<B, 1>([channels], -0.5, 0.5, device);
+                    let run = |kernels| {
+                        bench_layer_ops::conv_gradients(
+                            kernels,
+                            [&xbc, &dy, &state],
+                            &weight,
+                            &bias,
+                        )
                     };
                     rows.push(measure(
                         op,

@@ -1,10 +1,12 @@
 //! The layer-op rows of `memworld bench kernels`: adaLN's layer norm + modulation and the MLP's
-//! GELU over the world model's `[batch, frames, h, w, ·]` tokens, forward and backward, as
-//! training records them ([`model::world::layer_ops`]: one operation each on the kernels)
-//! against burn's autodiff through their tensor ops. The output and every input gradient are
-//! compared.
+//! GELU over the world model's `[batch, frames, h, w, ·]` tokens, and Mamba-2's convolution +
+//! SiLU over its sequences, forward and backward, as training records them
+//! ([`model::world::layer_ops`], [`model::mixers::ssd::conv_op`]: one operation each on the
+//! kernels) against burn's autodiff through their tensor ops. The output and every input
+//! gradient are compared.
 
 use burn::tensor::{activation, backend::Backend, Tensor};
+use model::mixers::ssd::{conv_op, layer::causal_conv};
 use model::world::block::{layer_norm, modulate};
 use model::world::layer_ops;
 
@@ -51,4 +53,38 @@ pub fn gelu_gradients<B: Backend>(kernels: bool, [x, dy]: [&Tensor<B, 5>; 2]) ->
         .backward();
     let dx = x.grad(&grads).expect("GELU input has a gradient");
     Tensor::cat(vec![y.inner().flatten(0, 4), dx.flatten(0, 4)], 0)
+}
+
+/// `y`, `dxbc`, `dstate`, `dweight` and `dbias` of the convolution + SiLU for the output
+/// gradient `dy`, flattened and concatenated: on the layer-op kernels when `kernels`, else by
+/// the layer's tensor ops.
+pub fn conv_gradients<B: Backend>(
+    kernels: bool,
+    [xbc, dy, state]: [&Tensor<B, 3>; 3],
+    weight: &Tensor<B, 2>,
+    bias: &Tensor<B, 1>,
+) -> Tensor<B, 1> {
+    let (xbc, state, weight, bias) = (track(xbc), track(state), track(weight), track(bias));
+    let y = match kernels {
+        true => conv_op::conv_silu(&xbc, &state, &weight, &bias)
+            .expect("the conv kernels serve Autodiff over this backend"),
+        false => {
+            let pre = causal_conv(xbc.clone(), state.clone(), weight.clone(), bias.clone()).0;
+            activation::silu(pre)
+        }
+    };
+    let grads = (y.clone() * Tensor::from_inner(dy.clone()))
+        .sum()
+        .backward();
+    let missing = "conv input has a gradient";
+    Tensor::cat(
+        vec![
+            y.inner().flatten(0, 2),
+            xbc.grad(&grads).expect(missing).flatten(0, 2),
+            state.grad(&grads).expect(missing).flatten(0, 2),
+            weight.grad(&grads).expect(missing).flatten(0, 1),
+            bias.grad(&grads).expect(missing),
+        ],
+        0,
+    )
 }

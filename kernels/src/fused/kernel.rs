@@ -66,7 +66,7 @@ pub(crate) fn row_rstd<F: Float>(
 
 /// SiLU, x·σ(x).
 #[cube]
-fn silu<F: Float>(x: F) -> F {
+pub(crate) fn silu<F: Float>(x: F) -> F {
     x / (F::new(1.0) + F::exp(-x))
 }
 

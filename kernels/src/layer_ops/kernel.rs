@@ -16,11 +16,11 @@ use crate::fused::kernel::{cube_sum, row_mean, row_rstd, REDUCE_UNITS};
 use crate::grid::cube_index;
 
 /// Columns of one cube of the column kernel.
-const COLUMNS: usize = 64;
+pub(super) const COLUMNS: usize = 64;
 /// Units summing one column of the column kernel.
-const LANES: usize = 4;
+pub(super) const LANES: usize = 4;
 /// Units of an element-wise cube.
-const UNITS: usize = 256;
+pub(super) const UNITS: usize = 256;
 
 /// `y = x̂ · (1 + scale[g]) + shift[g]` with `x̂ = (x − mean) · rstd`, `rstd = 1/√(var + eps)`,
 /// over the `d` columns of row `r`, group `g = r / rows_per_group`; writes `stats[r] = (mean,

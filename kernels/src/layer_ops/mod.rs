@@ -4,21 +4,29 @@
 //! - adaLN's parameter-free layer norm and modulation, `y = x̂ · (1 + scale) + shift` with
 //!   per-group vectors ([`norm_modulate`], [`norm_modulate_backward`]): one launch forward,
 //!   where the tensor ops take ~12, and two backward;
-//! - the exact GELU ([`gelu`], [`gelu_backward`]): one launch each way.
+//! - the exact GELU ([`gelu`], [`gelu_backward`]): one launch each way;
+//! - Mamba-2's causal depthwise convolution + SiLU ([`conv_silu`], [`conv_silu_backward`]):
+//!   one launch forward, where the tensor ops take ~20, and two backward plus the sum of the
+//!   weight and bias gradients' partial sums.
 //!
 //! The model records them as single autodiff operations (`model/src/world/layer_ops.rs`) whose
 //! reference is its tensor-op composition; [`reference`] here holds independent f64 host loops
 //! the kernel tests compare against. [`serves`] says whether they run (the `fused` family of
 //! `MEMWORLD_KERNELS`, a CubeCL backend, f32).
 
+mod conv;
+#[cfg(test)]
+mod conv_tests;
 mod kernel;
 pub mod reference;
 #[cfg(test)]
 mod tests;
 
 use burn::tensor::{backend::Backend, DType, Tensor};
+use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
+use conv::{launch_conv_silu_backward, launch_conv_silu_forward, CHUNK_ROWS};
 use kernel::{launch_gelu, launch_norm_modulate_backward, launch_norm_modulate_forward};
 
 /// Do the kernels serve backend `B` (an inner, non-autodiff backend) for tensors of `dtype`?
@@ -107,4 +115,73 @@ fn gelu_launch<B: Backend, const D: usize>(
         launch_gelu(x, dy.map(flat), out.clone());
         from_cube::<B, R, 1>(out).reshape(dims)
     })
+}
+
+/// Mamba-2's causal depthwise convolution followed by SiLU:
+/// `y[b, t, c] = SiLU(bias[c] + Σ_j weight[c, j] · p[b, t + j, c])`, `p` the input padded in
+/// front with the carried inputs `state` (oldest first), as PyTorch's `Conv1d` with
+/// `groups = channels` and `padding = taps − 1`, cut to the first `seq` outputs.
+///
+/// # Shapes
+/// - `x`: `[batch, seq, channels]`; `state`: `[batch, channels, taps − 1]`, `taps ≥ 2`;
+///   `weight`: `[channels, taps]`; `bias`: `[channels]`; returns `x`'s shape
+pub fn conv_silu<B: Backend>(
+    x: Tensor<B, 3>,
+    state: Tensor<B, 3>,
+    weight: Tensor<B, 2>,
+    bias: Tensor<B, 1>,
+) -> Tensor<B, 3> {
+    let dims = x.dims();
+    with_runtime!(runtime::<B>(), R => {
+        let inputs = conv_inputs::<B, R>(x, state, weight, bias);
+        let y = empty_f32(&inputs[0], &dims);
+        launch_conv_silu_forward(inputs, y.clone());
+        from_cube::<B, R, 3>(y)
+    })
+}
+
+/// The gradients of [`conv_silu`] for output gradient `dy` (`x`'s shape):
+/// `(dx, dstate, dweight, dbias)`, each its input's shape.
+pub fn conv_silu_backward<B: Backend>(
+    x: Tensor<B, 3>,
+    state: Tensor<B, 3>,
+    weight: Tensor<B, 2>,
+    bias: Tensor<B, 1>,
+    dy: Tensor<B, 3>,
+) -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 1>) {
+    let [batch, seq, channels] = x.dims();
+    let (state_dims, taps) = (state.dims(), weight.dims()[1]);
+    let chunks = (batch * seq).div_ceil(CHUNK_ROWS);
+    let (dx, dstate, partial) = with_runtime!(runtime::<B>(), R => {
+        let inputs = conv_inputs::<B, R>(x, state, weight, bias);
+        let dy = to_cube::<B, R, 3>(dy);
+        let g = empty_f32(&dy, &[batch, seq, channels]);
+        let outs = [
+            empty_f32(&dy, &[batch, seq, channels]),
+            empty_f32(&dy, &state_dims),
+            empty_f32(&dy, &[chunks, taps + 1, channels]),
+        ];
+        launch_conv_silu_backward(inputs, dy, g, outs.clone());
+        let [dx, dstate, partial] = outs.map(from_cube::<B, R, 3>);
+        (dx, dstate, partial)
+    });
+    let sums = partial.sum_dim(0).reshape([taps + 1, channels]);
+    let dweight = sums.clone().narrow(0, 0, taps).transpose();
+    let dbias = sums.narrow(0, taps, 1).reshape([channels]);
+    (dx, dstate, dweight, dbias)
+}
+
+/// [`conv_silu`]'s inputs on the cube runtime.
+fn conv_inputs<B: Backend, R: CubeRuntime>(
+    x: Tensor<B, 3>,
+    state: Tensor<B, 3>,
+    weight: Tensor<B, 2>,
+    bias: Tensor<B, 1>,
+) -> [CubeTensor<R>; 4] {
+    [
+        to_cube::<B, R, 3>(x),
+        to_cube::<B, R, 3>(state),
+        to_cube::<B, R, 2>(weight),
+        to_cube::<B, R, 1>(bias),
+    ]
 }

@@ -132,3 +132,118 @@ pub fn gelu_backward(x: &[f32], dy: &[f32]) -> Vec<f32> {
         })
         .collect()
 }
+
+/// The sizes of a [`conv_silu`] problem: `x` `[batch, seq, channels]`, `state`
+/// `[batch, channels, taps − 1]`, `weight` `[channels, taps]`.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvDims {
+    pub batch: usize,
+    pub seq: usize,
+    pub channels: usize,
+    pub taps: usize,
+}
+
+impl ConvDims {
+    /// Padded input position `pos` of channel `c` in sequence `b`: a carried input of `state`
+    /// for `pos < taps − 1`, else token `pos − (taps − 1)` of `x`.
+    fn padded(&self, x: &[f64], state: &[f64], b: usize, pos: usize, c: usize) -> f64 {
+        let carried = self.taps - 1;
+        match pos < carried {
+            true => state[(b * self.channels + c) * carried + pos],
+            false => x[(b * self.seq + pos - carried) * self.channels + c],
+        }
+    }
+}
+
+/// The convolution before SiLU, in f64, `[batch, seq, channels]`.
+pub(crate) fn conv_pre_f64(
+    x: &[f64],
+    state: &[f64],
+    weight: &[f64],
+    bias: &[f64],
+    dims: ConvDims,
+) -> Vec<f64> {
+    let ConvDims {
+        seq,
+        channels,
+        taps,
+        ..
+    } = dims;
+    (0..x.len())
+        .map(|k| {
+            let (b, t, c) = (k / channels / seq, k / channels % seq, k % channels);
+            bias[c]
+                + (0..taps)
+                    .map(|j| weight[c * taps + j] * dims.padded(x, state, b, t + j, c))
+                    .sum::<f64>()
+        })
+        .collect()
+}
+
+fn sigmoid(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// [`conv_silu`] in f64.
+pub(crate) fn conv_silu_f64(
+    x: &[f64],
+    state: &[f64],
+    weight: &[f64],
+    bias: &[f64],
+    dims: ConvDims,
+) -> Vec<f64> {
+    let pre = conv_pre_f64(x, state, weight, bias, dims);
+    pre.iter().map(|&v| v * sigmoid(v)).collect()
+}
+
+/// Mamba-2's causal depthwise convolution + SiLU (see `super::conv_silu`).
+pub fn conv_silu(
+    x: &[f32],
+    state: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    dims: ConvDims,
+) -> Vec<f32> {
+    let y = conv_silu_f64(&wide(x), &wide(state), &wide(weight), &wide(bias), dims);
+    narrow(&y)
+}
+
+/// `[dx, dstate, dweight, dbias]` of [`conv_silu`] for output gradient `dy`.
+pub fn conv_silu_backward(
+    [x, state, weight, bias]: [&[f32]; 4],
+    dy: &[f32],
+    dims: ConvDims,
+) -> [Vec<f32>; 4] {
+    let (x, state, weight, bias, dy) = (wide(x), wide(state), wide(weight), wide(bias), wide(dy));
+    let ConvDims {
+        seq,
+        channels,
+        taps,
+        ..
+    } = dims;
+    let carried = taps - 1;
+    let pre = conv_pre_f64(&x, &state, &weight, &bias, dims);
+    let (mut dx, mut dstate) = (vec![0.0; x.len()], vec![0.0; state.len()]);
+    let (mut dweight, mut dbias) = (vec![0.0; weight.len()], vec![0.0; bias.len()]);
+    for (k, &v) in pre.iter().enumerate() {
+        let (b, t, c) = (k / channels / seq, k / channels % seq, k % channels);
+        let s = sigmoid(v);
+        let g = dy[k] * (s + v * s * (1.0 - s));
+        dbias[c] += g;
+        for j in 0..taps {
+            let pos = t + j;
+            dweight[c * taps + j] += g * dims.padded(&x, &state, b, pos, c);
+            let w = weight[c * taps + j];
+            match pos < carried {
+                true => dstate[(b * channels + c) * carried + pos] += w * g,
+                false => dx[(b * seq + pos - carried) * channels + c] += w * g,
+            }
+        }
+    }
+    [
+        narrow(&dx),
+        narrow(&dstate),
+        narrow(&dweight),
+        narrow(&dbias),
+    ]
+}

@@ -129,7 +129,7 @@ fn gelu_matches_host<T: GpuTarget>() {
 crate::gpu_tests!(norm_modulate_matches_host, gelu_matches_host);
 
 /// Central differences of `loss` at `point` along each coordinate.
-fn numerical_gradient(point: &[f64], loss: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+pub(super) fn numerical_gradient(point: &[f64], loss: impl Fn(&[f64]) -> f64) -> Vec<f64> {
     let h = 1e-5;
     (0..point.len())
         .map(|i| {
@@ -142,7 +142,7 @@ fn numerical_gradient(point: &[f64], loss: impl Fn(&[f64]) -> f64) -> Vec<f64> {
         .collect()
 }
 
-fn assert_gradient(what: &str, got: &[f32], want: &[f64]) {
+pub(super) fn assert_gradient(what: &str, got: &[f32], want: &[f64]) {
     let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
     assert_close_slices(what, got, &want, 1e-5, 1e-6);
 }

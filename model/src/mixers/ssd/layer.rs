@@ -10,7 +10,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
 
-use super::{ssd_scan, ssd_step};
+use super::{conv_op, ssd_scan, ssd_step};
 use crate::mixers::blockwise::{from_sequence_order, to_sequence_order};
 use crate::precision::linear;
 use kernels::fused::{BlockOrder, MambaDims, ScanInputs};
@@ -291,8 +291,14 @@ impl<B: Backend> Mamba2<B> {
         let xbc = zxbcdt.clone().narrow(2, self.d_inner, self.conv_dim());
         let dt = zxbcdt.narrow(2, self.d_inner + self.conv_dim(), h);
 
-        let (xbc, conv) = self.causal_conv(xbc, conv_state);
-        let xbc = silu(xbc);
+        let (weight, bias) = (self.conv_weight.val(), self.conv_bias.val());
+        let (xbc, conv) = match conv_op::conv_silu(&xbc, &conv_state, &weight, &bias) {
+            Some(y) => (y, carried_after(xbc, conv_state)),
+            None => {
+                let (pre, conv) = causal_conv(xbc, conv_state, weight, bias);
+                (silu(pre), conv)
+            }
+        };
         let x = xbc
             .clone()
             .narrow(2, 0, self.d_inner)
@@ -418,30 +424,6 @@ impl<B: Backend> Mamba2<B> {
         );
     }
 
-    /// Causal depthwise conv over the sequence, preceded by the carried inputs; returns the
-    /// output and the new carried inputs (the last d_conv − 1 of [carried, xbc]).
-    ///
-    /// # Shapes
-    /// - `xbc`: `[batch, seq, conv_dim]`, `conv`: `[batch, conv_dim, d_conv − 1]`
-    fn causal_conv(&self, xbc: Tensor<B, 3>, conv: Tensor<B, 3>) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        let [batch, seq, conv_dim] = xbc.dims();
-        let k = self.d_conv;
-        let padded = Tensor::cat(vec![conv, xbc.swap_dims(1, 2)], 2); // [batch, conv_dim, seq + k − 1]
-        let weight = self.conv_weight.val();
-        // out[t] = bias + Σ_j w[j] · padded[t + j] (cross-correlation, as PyTorch's Conv1d)
-        let mut out = self
-            .conv_bias
-            .val()
-            .reshape([1, conv_dim, 1])
-            .expand([batch, conv_dim, seq]);
-        for j in 0..k {
-            let w_j = weight.clone().narrow(1, j, 1).reshape([1, conv_dim, 1]);
-            out = out + padded.clone().narrow(2, j, seq) * w_j;
-        }
-        let carried = padded.narrow(2, seq, k - 1);
-        (out.swap_dims(1, 2), carried)
-    }
-
     /// Gated RMSNorm, normalised after the gate: RMSNorm(y · SiLU(z)) · w, per group of
     /// d_inner / n_groups channels.
     ///
@@ -455,6 +437,48 @@ impl<B: Backend> Mamba2<B> {
         (gated / rms).reshape([batch, seq, d_inner])
             * self.norm_weight.val().reshape([1, 1, d_inner])
     }
+}
+
+/// Causal depthwise conv over the sequence, preceded by the carried inputs; returns the
+/// output and the new carried inputs (the last d_conv − 1 of [carried, xbc]).
+///
+/// # Shapes
+/// - `xbc`: `[batch, seq, conv_dim]`, `conv`: `[batch, conv_dim, d_conv − 1]`, `weight`:
+///   `[conv_dim, d_conv]`, `bias`: `[conv_dim]`
+pub fn causal_conv<B: Backend>(
+    xbc: Tensor<B, 3>,
+    conv: Tensor<B, 3>,
+    weight: Tensor<B, 2>,
+    bias: Tensor<B, 1>,
+) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    let [batch, seq, conv_dim] = xbc.dims();
+    let k = weight.dims()[1];
+    let padded = Tensor::cat(vec![conv, xbc.swap_dims(1, 2)], 2); // [batch, conv_dim, seq + k − 1]
+                                                                  // out[t] = bias + Σ_j w[j] · padded[t + j] (cross-correlation, as PyTorch's Conv1d)
+    let mut out = bias
+        .reshape([1, conv_dim, 1])
+        .expand([batch, conv_dim, seq]);
+    for j in 0..k {
+        let w_j = weight.clone().narrow(1, j, 1).reshape([1, conv_dim, 1]);
+        out = out + padded.clone().narrow(2, j, seq) * w_j;
+    }
+    let carried = padded.narrow(2, seq, k - 1);
+    (out.swap_dims(1, 2), carried)
+}
+
+/// The carried conv inputs after a sequence: the last `d_conv − 1` of `[conv, xbc]` (what
+/// [`causal_conv`] returns beside its output), without building the whole padded input.
+///
+/// # Shapes
+/// - `xbc`: `[batch, seq, conv_dim]`, `conv`: `[batch, conv_dim, d_conv − 1]` → `conv`'s shape
+pub(super) fn carried_after<B: Backend>(xbc: Tensor<B, 3>, conv: Tensor<B, 3>) -> Tensor<B, 3> {
+    let (seq, keep) = (xbc.dims()[1], conv.dims()[2]);
+    let tail = xbc
+        .narrow(1, seq.saturating_sub(keep), seq.min(keep))
+        .swap_dims(1, 2);
+    let both = Tensor::cat(vec![conv, tail], 2);
+    let len = both.dims()[2];
+    both.narrow(2, len - keep, keep)
 }
 
 /// softplus(x) = log(1 + eˣ), written as max(x, 0) + log(1 + e^(−|x|)) so it never overflows.

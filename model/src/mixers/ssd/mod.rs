@@ -9,6 +9,7 @@
 mod autodiff;
 pub mod backward;
 pub mod chunked;
+pub mod conv_op;
 pub mod layer;
 pub mod reference;
 
