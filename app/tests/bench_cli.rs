@@ -101,18 +101,24 @@ fn linear_rows_bench_compares_each_layer_with_burns_batched_products() {
 fn layer_op_rows_compare_the_kernels_with_burns_autodiff() {
     let Some(rows) = tiny_bench_rows(
         "bench_layer_ops",
-        &["--ops", "norm-modulate,gelu,conv-silu", "--frames", "2"],
+        &[
+            "--ops",
+            "norm-modulate,gelu,conv-silu,gated-norm",
+            "--frames",
+            "2",
+        ],
     ) else {
         return;
     };
     // tiny: d_model 32, MLP ratio 4, 80 SSD conv channels, 8 × 8 tokens a frame; one clip of
     // 2 frames.
-    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert_eq!(rows.len(), 4, "{rows:#?}");
     for (row, (op, shape, tolerance)) in rows.iter().zip([
         ("norm-modulate", "128 rows x 32", 1e-5),
         // burn's GELU backward is the tanh approximation's derivative.
         ("gelu", "128 rows x 128", 5e-3),
         ("conv-silu", "1 x 128 tokens x 80 channels", 1e-5),
+        ("gated-norm", "1 x 128 tokens x 64 channels", 1e-5),
     ]) {
         assert_eq!(row["op"], op, "{row}");
         assert_eq!(row["shape"], shape, "{row}");

@@ -59,6 +59,9 @@ pub enum KernelOp {
     /// sequence order, forward and backward, the same way. The output and the input, carried
     /// input, weight and bias gradients are compared.
     ConvSilu,
+    /// Mamba-2's D skip + gated RMSNorm over the tokens in sequence order, forward and
+    /// backward, the same way. The output and the y, x, z, D and weight gradients are compared.
+    GatedNorm,
 }
 
 /// Time each kernel against its tensor-op reference over a sweep of the model's shapes.
@@ -80,8 +83,8 @@ pub struct KernelsBenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     pub blocks: Vec<usize>,
     /// Kernels to time (ssd-backward, attention-backward: forward and backward together;
-    /// linear-grouped, linear-flat, norm-modulate, gelu and conv-silu, also forward and
-    /// backward, are timed when asked for).
+    /// linear-grouped, linear-flat, norm-modulate, gelu, conv-silu and gated-norm, also
+    /// forward and backward, are timed when asked for).
     #[arg(
         long,
         value_delimiter = ',',
@@ -508,6 +511,37 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                             [&xbc, &dy, &state],
                             &weight,
                             &bias,
+                        )
+                    };
+                    rows.push(measure(
+                        op,
+                        shape,
+                        args,
+                        device,
+                        || run(false),
+                        || run(true),
+                    ));
+                }
+                KernelOp::GatedNorm => {
+                    let tokens = frames * grid * grid;
+                    let d_inner = cfg.d_model * cfg.expand;
+                    let heads = d_inner / cfg.ssm_head_dim;
+                    let shape = format!("{batch} x {tokens} tokens x {d_inner} channels");
+                    eprintln!("{}: {shape}", op_name(op));
+                    let head_rows = [batch, tokens, heads, cfg.ssm_head_dim];
+                    let y = uniform::<B, 4>(head_rows, -2.0, 2.0, device);
+                    let x = uniform::<B, 4>(head_rows, -2.0, 2.0, device);
+                    let flat = [batch * tokens, d_inner];
+                    let z = uniform::<B, 2>(flat, -2.0, 2.0, device);
+                    let dy = uniform::<B, 2>(flat, -1.0, 1.0, device);
+                    let d_skip = uniform::<B, 1>([heads], 0.5, 1.5, device);
+                    let weight = uniform::<B, 1>([d_inner], 0.5, 1.5, device);
+                    let run = |kernels| {
+                        bench_layer_ops::gated_norm_gradients(
+                            kernels,
+                            [&y, &x],
+                            [&z, &dy],
+                            [&d_skip, &weight],
                         )
                     };
                     rows.push(measure(

@@ -7,7 +7,9 @@
 //! - the exact GELU ([`gelu`], [`gelu_backward`]): one launch each way;
 //! - Mamba-2's causal depthwise convolution + SiLU ([`conv_silu`], [`conv_silu_backward`]):
 //!   one launch forward, where the tensor ops take ~20, and two backward plus the sum of the
-//!   weight and bias gradients' partial sums.
+//!   weight and bias gradients' partial sums;
+//! - Mamba-2's D skip and gated RMSNorm ([`gated_norm`], [`gated_norm_backward`]): one launch
+//!   forward, where the tensor ops take ~15, and two backward plus the sums.
 //!
 //! The model records them as single autodiff operations (`model/src/world/layer_ops.rs`) whose
 //! reference is its tensor-op composition; [`reference`] here holds independent f64 host loops
@@ -17,6 +19,9 @@
 mod conv;
 #[cfg(test)]
 mod conv_tests;
+mod gated_rms;
+#[cfg(test)]
+mod gated_rms_tests;
 mod kernel;
 pub mod reference;
 #[cfg(test)]
@@ -27,6 +32,7 @@ use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
 use conv::{launch_conv_silu_backward, launch_conv_silu_forward, CHUNK_ROWS};
+use gated_rms::{launch_gated_norm_backward, launch_gated_norm_forward};
 use kernel::{launch_gelu, launch_norm_modulate_backward, launch_norm_modulate_forward};
 
 /// Do the kernels serve backend `B` (an inner, non-autodiff backend) for tensors of `dtype`?
@@ -184,4 +190,67 @@ fn conv_inputs<B: Backend, R: CubeRuntime>(
         to_cube::<B, R, 2>(weight),
         to_cube::<B, R, 1>(bias),
     ]
+}
+
+/// Mamba-2's D skip and gated RMSNorm, per row and group of `d / groups` channels, channel `c`
+/// in head `c / (d / heads)`: `g = (y + D[head] · x) · SiLU(z)`,
+/// `out = g / √(mean_group(g²) + eps) · weight`. Returns `out` and each (row, group)'s
+/// `1/√(mean(g²) + eps)`, which [`gated_norm_backward`] takes.
+///
+/// # Shapes
+/// - `y`, `x`, `z`: `[rows, d]`; `d_skip`: `[heads]`; `weight`: `[d]`
+/// - returns `out` `[rows, d]` and `rstd` `[rows, groups]`
+pub fn gated_norm<B: Backend>(
+    [y, x, z]: [Tensor<B, 2>; 3],
+    d_skip: Tensor<B, 1>,
+    weight: Tensor<B, 1>,
+    groups: usize,
+    eps: f64,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let [rows, d] = y.dims();
+    with_runtime!(runtime::<B>(), R => {
+        let row_tensors = [y, x, z].map(to_cube::<B, R, 2>);
+        let vectors = [d_skip, weight].map(to_cube::<B, R, 1>);
+        let outs = [empty_f32(&row_tensors[0], &[rows, d]), empty_f32(&row_tensors[0], &[rows, groups])];
+        launch_gated_norm_forward(row_tensors, vectors, outs.clone(), groups, eps as f32);
+        let [out, rstd] = outs.map(from_cube::<B, R, 2>);
+        (out, rstd)
+    })
+}
+
+/// The gradients of [`gated_norm`] for output gradient `dout`: `[dy, dx, dz]` (`[rows, d]`)
+/// and `[dD, dweight]` (`[heads]`, `[d]`).
+pub fn gated_norm_backward<B: Backend>(
+    [y, x, z]: [Tensor<B, 2>; 3],
+    [d_skip, weight]: [Tensor<B, 1>; 2],
+    rstd: Tensor<B, 2>,
+    dout: Tensor<B, 2>,
+) -> ([Tensor<B, 2>; 3], [Tensor<B, 1>; 2]) {
+    let [rows, d] = y.dims();
+    let (groups, heads) = (rstd.dims()[1], d_skip.dims()[0]);
+    let chunks = rows.div_ceil(CHUNK_ROWS);
+    let (row_grads, partial) = with_runtime!(runtime::<B>(), R => {
+        let row_tensors = [y, x, z].map(to_cube::<B, R, 2>);
+        let [d_skip, weight] = [d_skip, weight].map(to_cube::<B, R, 1>);
+        let rstd = to_cube::<B, R, 2>(rstd);
+        let like = &row_tensors[0];
+        let row_grads = [0; 3].map(|_| empty_f32(like, &[rows, d]));
+        let partial = empty_f32(like, &[chunks, 2, d]);
+        launch_gated_norm_backward(
+            row_tensors,
+            [d_skip, weight, rstd],
+            to_cube::<B, R, 2>(dout),
+            [row_grads[0].clone(), row_grads[1].clone(), row_grads[2].clone(), partial.clone()],
+            groups,
+        );
+        (row_grads.map(from_cube::<B, R, 2>), from_cube::<B, R, 3>(partial))
+    });
+    let sums = partial.sum_dim(0).reshape([2, d]);
+    let dweight = sums.clone().narrow(0, 0, 1).reshape([d]);
+    let d_skip_grad = sums
+        .narrow(0, 1, 1)
+        .reshape([heads, d / heads])
+        .sum_dim(1)
+        .reshape([heads]);
+    (row_grads, [d_skip_grad, dweight])
 }

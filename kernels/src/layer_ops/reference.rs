@@ -247,3 +247,105 @@ pub fn conv_silu_backward(
         narrow(&dbias),
     ]
 }
+
+/// The sizes of a [`gated_norm`] problem: row tensors `[rows, d]`, `groups` norm groups of
+/// `d / groups` channels, heads of `head_dim` channels (D is `[d / head_dim]`).
+#[derive(Clone, Copy, Debug)]
+pub struct GatedNormDims {
+    pub d: usize,
+    pub groups: usize,
+    pub head_dim: usize,
+}
+
+/// Mamba-2's D skip and gated RMSNorm in f64 (see `super::gated_norm`).
+pub(crate) fn gated_norm_f64(
+    [y, x, z]: [&[f64]; 3],
+    d_skip: &[f64],
+    weight: &[f64],
+    dims: GatedNormDims,
+    eps: f64,
+) -> Vec<f64> {
+    let GatedNormDims {
+        d,
+        groups,
+        head_dim,
+    } = dims;
+    let width = d / groups;
+    let g: Vec<f64> = (0..y.len())
+        .map(|k| (y[k] + d_skip[k % d / head_dim] * x[k]) * z[k] * sigmoid(z[k]))
+        .collect();
+    g.chunks(width)
+        .flat_map(|group| {
+            let r = 1.0 / (group.iter().map(|v| v * v).sum::<f64>() / width as f64 + eps).sqrt();
+            group.iter().map(move |v| v * r)
+        })
+        .enumerate()
+        .map(|(k, v)| v * weight[k % d])
+        .collect()
+}
+
+/// `s = y + D · x`, `out = RMSNorm_group(s · SiLU(z)) · w`, on `[rows, d]` rows.
+pub fn gated_norm(
+    [y, x, z]: [&[f32]; 3],
+    d_skip: &[f32],
+    weight: &[f32],
+    dims: GatedNormDims,
+    eps: f64,
+) -> Vec<f32> {
+    let rows = [wide(y), wide(x), wide(z)];
+    let out = gated_norm_f64(
+        [&rows[0], &rows[1], &rows[2]],
+        &wide(d_skip),
+        &wide(weight),
+        dims,
+        eps,
+    );
+    narrow(&out)
+}
+
+/// `[dy, dx, dz, dD, dweight]` of [`gated_norm`] for output gradient `dout`.
+pub fn gated_norm_backward(
+    [y, x, z]: [&[f32]; 3],
+    d_skip: &[f32],
+    weight: &[f32],
+    dout: &[f32],
+    dims: GatedNormDims,
+    eps: f64,
+) -> [Vec<f32>; 5] {
+    let GatedNormDims {
+        d,
+        groups,
+        head_dim,
+    } = dims;
+    let width = d / groups;
+    let (y, x, z, d_skip, weight, dout) = (
+        wide(y),
+        wide(x),
+        wide(z),
+        wide(d_skip),
+        wide(weight),
+        wide(dout),
+    );
+    let n = y.len();
+    let (mut dy, mut dx, mut dz) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let (mut dd, mut dweight) = (vec![0.0; d_skip.len()], vec![0.0; d]);
+    for first in (0..n).step_by(width) {
+        let ks = first..first + width;
+        let s = |k: usize| y[k] + d_skip[k % d / head_dim] * x[k];
+        let silu = |k: usize| z[k] * sigmoid(z[k]);
+        let g = |k: usize| s(k) * silu(k);
+        let r = 1.0 / (ks.clone().map(|k| g(k) * g(k)).sum::<f64>() / width as f64 + eps).sqrt();
+        let dg_hat = |k: usize| dout[k] * weight[k % d];
+        let mean_dot = ks.clone().map(|k| dg_hat(k) * g(k) * r).sum::<f64>() / width as f64;
+        for k in ks {
+            let (c, sg) = (k % d, sigmoid(z[k]));
+            let dg = r * (dg_hat(k) - g(k) * r * mean_dot);
+            dy[k] = dg * silu(k);
+            dx[k] = dy[k] * d_skip[c / head_dim];
+            dz[k] = dg * s(k) * sg * (1.0 + z[k] * (1.0 - sg));
+            dd[c / head_dim] += dy[k] * x[k];
+            dweight[c] += dout[k] * g(k) * r;
+        }
+    }
+    [dy, dx, dz, dd, dweight].map(|v| narrow(&v))
+}

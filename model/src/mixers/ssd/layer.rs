@@ -10,7 +10,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
 
-use super::{conv_op, ssd_scan, ssd_step};
+use super::{conv_op, gated_norm_op, ssd_scan, ssd_step};
 use crate::mixers::blockwise::{from_sequence_order, to_sequence_order};
 use crate::precision::linear;
 use kernels::fused::{BlockOrder, MambaDims, ScanInputs};
@@ -274,11 +274,24 @@ impl<B: Backend> Mamba2<B> {
             );
             return (linear(&self.out_proj, y), state);
         }
-        let y = y + x_ssm * self.d.val().reshape([1, 1, self.n_heads, 1]);
-        let z = zxbcdt
-            .narrow(1, 0, self.d_inner)
-            .reshape([batch, seq, self.d_inner]);
-        let y = self.gated_norm(y.reshape([batch, seq, self.d_inner]), z);
+        let z = zxbcdt.narrow(1, 0, self.d_inner);
+        let (d_skip, weight) = (self.d.val(), self.norm_weight.val());
+        let (groups, eps) = (self.n_groups, self.norm_eps);
+        let y =
+            match gated_norm_op::skip_gated_norm([&y, &x_ssm], &z, &d_skip, &weight, groups, eps) {
+                Some(y) => y.reshape([batch, seq, self.d_inner]),
+                None => {
+                    let y = y + x_ssm * d_skip.reshape([1, 1, self.n_heads, 1]);
+                    let y = y.reshape([batch, seq, self.d_inner]);
+                    gated_norm(
+                        y,
+                        z.reshape([batch, seq, self.d_inner]),
+                        weight,
+                        groups,
+                        eps,
+                    )
+                }
+            };
         let y = linear(&self.out_proj, y).reshape([rows, d_model]);
         (from_sequence_order(y, order), state)
     }
@@ -379,7 +392,13 @@ impl<B: Backend> Mamba2<B> {
         let (y, ssm) = ssd_step(x_t.clone(), dt, self.a(), b_t, c_t, state.ssm.clone());
         state.ssm = ssm;
         let y = y + x_t * self.d.val().reshape([1, h, 1]);
-        let y = self.gated_norm(y.reshape([batch, 1, self.d_inner]), z.unsqueeze_dim(1));
+        let y = gated_norm(
+            y.reshape([batch, 1, self.d_inner]),
+            z.unsqueeze_dim(1),
+            self.norm_weight.val(),
+            self.n_groups,
+            self.norm_eps,
+        );
         linear(&self.out_proj, y).reshape([batch, self.d_model])
     }
 
@@ -423,20 +442,6 @@ impl<B: Backend> Mamba2<B> {
             "Mamba2: ssm state must be [batch, heads, head_dim, d_state]"
         );
     }
-
-    /// Gated RMSNorm, normalised after the gate: RMSNorm(y · SiLU(z)) · w, per group of
-    /// d_inner / n_groups channels.
-    ///
-    /// # Shapes
-    /// - `y`, `z`: `[batch, seq, d_inner]`
-    fn gated_norm(&self, y: Tensor<B, 3>, z: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [batch, seq, d_inner] = y.dims();
-        let g = self.n_groups;
-        let gated = (y * silu(z)).reshape([batch, seq, g, d_inner / g]);
-        let rms = (gated.clone().square().mean_dim(3) + self.norm_eps).sqrt();
-        (gated / rms).reshape([batch, seq, d_inner])
-            * self.norm_weight.val().reshape([1, 1, d_inner])
-    }
 }
 
 /// Causal depthwise conv over the sequence, preceded by the carried inputs; returns the
@@ -464,6 +469,24 @@ pub fn causal_conv<B: Backend>(
     }
     let carried = padded.narrow(2, seq, k - 1);
     (out.swap_dims(1, 2), carried)
+}
+
+/// Gated RMSNorm, normalised after the gate: RMSNorm(y · SiLU(z)) · w, per group of
+/// d_inner / groups channels.
+///
+/// # Shapes
+/// - `y`, `z`: `[batch, seq, d_inner]`; `weight`: `[d_inner]`
+pub fn gated_norm<B: Backend>(
+    y: Tensor<B, 3>,
+    z: Tensor<B, 3>,
+    weight: Tensor<B, 1>,
+    groups: usize,
+    eps: f64,
+) -> Tensor<B, 3> {
+    let [batch, seq, d_inner] = y.dims();
+    let gated = (y * silu(z)).reshape([batch, seq, groups, d_inner / groups]);
+    let rms = (gated.clone().square().mean_dim(3) + eps).sqrt();
+    (gated / rms).reshape([batch, seq, d_inner]) * weight.reshape([1, 1, d_inner])
 }
 
 /// The carried conv inputs after a sequence: the last `d_conv − 1` of `[conv, xbc]` (what

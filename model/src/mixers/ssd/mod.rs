@@ -10,6 +10,7 @@ mod autodiff;
 pub mod backward;
 pub mod chunked;
 pub mod conv_op;
+pub mod gated_norm_op;
 pub mod layer;
 pub mod reference;
 
