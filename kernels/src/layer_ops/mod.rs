@@ -44,13 +44,6 @@ fn runtime<B: Backend>() -> crate::dispatch::CubeRuntimeKind {
     kernel_runtime::<B>(DType::F32).expect("layer ops: backend has no kernels (check serves)")
 }
 
-/// `t` with its elements laid out contiguously, as the kernels read it: a copy only when `t`
-/// is a view that is not. An operation that keeps an input for its backward pass keeps this,
-/// so the backward kernels do not copy the view again.
-pub fn contiguous<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
-    with_runtime!(runtime::<B>(), R => from_cube::<B, R, D>(to_cube::<B, R, D>(t)))
-}
-
 /// Layer norm over the last dimension without affine parameters, then
 /// `y = x̂ · (1 + scale[g]) + shift[g]` for row `r` of group `g = r / (rows / groups)`.
 /// Returns `y` and each row's `(mean, 1/√(var + eps))`, which [`norm_modulate_backward`]

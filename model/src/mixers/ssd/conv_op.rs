@@ -53,10 +53,8 @@ fn on<B: Backend, I: Backend>(
         autodiff_tensor::<B, I, 2>(weight),
         autodiff_tensor::<B, I, 1>(bias),
     );
-    // xBC is a view of the input projection's output: made contiguous once, for both passes.
-    let x_values = kernels::layer_ops::contiguous(inner::<I, 3>(x.primitive.clone()));
     let y = kernels::layer_ops::conv_silu(
-        x_values.clone(),
+        inner::<I, 3>(x.primitive.clone()),
         inner::<I, 3>(state.primitive.clone()),
         inner::<I, 2>(weight.primitive.clone()),
         inner::<I, 1>(bias.primitive.clone()),
@@ -69,11 +67,7 @@ fn on<B: Backend, I: Backend>(
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => {
-            let [_, state, weight, bias] = inputs.map(|t| t.primitive.clone());
-            let x = x_values.into_primitive().tensor();
-            prep.finish([x, state, weight, bias], y)
-        }
+        OpsKind::Tracked(prep) => prep.finish(inputs.map(|t| t.primitive.clone()), y),
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Some(from_autodiff::<B, I, 3>(out))

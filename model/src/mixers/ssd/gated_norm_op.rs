@@ -62,11 +62,7 @@ fn on<B: Backend, I: Backend>(
     };
     let rows = [&flat(y), &flat(x), z].map(autodiff_tensor::<B, I, 2>);
     let vectors = vectors.map(autodiff_tensor::<B, I, 1>);
-    // x and z are views (of the convolution's and the input projection's outputs): made
-    // contiguous once, for both passes.
-    let row_values = rows
-        .each_ref()
-        .map(|t| kernels::layer_ops::contiguous(inner::<I, 2>(t.primitive.clone())));
+    let row_values = rows.each_ref().map(|t| inner::<I, 2>(t.primitive.clone()));
     let vector_values = vectors
         .each_ref()
         .map(|t| inner::<I, 1>(t.primitive.clone()));
