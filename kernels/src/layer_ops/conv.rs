@@ -47,7 +47,7 @@ fn padded<F: Float>(
     }
 }
 
-/// The convolution's output before SiLU at token `t` of sequence `b`, channel `c`.
+/// The convolution's output before SiLU at flat index `i` of `[batch · seq, channels]`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn pre_activation<F: Float>(
@@ -55,13 +55,13 @@ fn pre_activation<F: Float>(
     state: &Tensor<F>,
     weight: &Tensor<F>,
     bias: &Tensor<F>,
-    b: usize,
-    t: usize,
-    c: usize,
+    i: usize,
     seq: usize,
     channels: usize,
     #[comptime] taps: usize,
 ) -> F {
+    let (row, c) = (i / channels, i % channels);
+    let (b, t) = (row / seq, row % seq);
     let mut acc = bias[c];
     #[unroll]
     for j in 0..taps {
@@ -88,18 +88,14 @@ pub fn conv_silu_forward<F: Float>(
     if i >= len {
         terminate!();
     }
-    let (seq, channels) = (seq as usize, channels as usize);
-    let row = i / channels;
     let pre = pre_activation::<F>(
         x,
         state,
         weight,
         bias,
-        row / seq,
-        row % seq,
-        i % channels,
-        seq,
-        channels,
+        i,
+        seq as usize,
+        channels as usize,
         taps,
     );
     y[i] = silu::<F>(pre);
@@ -124,18 +120,14 @@ pub fn conv_silu_gate_grad<F: Float>(
     if i >= len {
         terminate!();
     }
-    let (seq, channels) = (seq as usize, channels as usize);
-    let row = i / channels;
     let v = pre_activation::<F>(
         x,
         state,
         weight,
         bias,
-        row / seq,
-        row % seq,
-        i % channels,
-        seq,
-        channels,
+        i,
+        seq as usize,
+        channels as usize,
         taps,
     );
     let sigmoid = F::new(1.0) / (F::new(1.0) + F::exp(-v));
