@@ -458,8 +458,9 @@ pub fn causal_conv<B: Backend>(
 ) -> (Tensor<B, 3>, Tensor<B, 3>) {
     let [batch, seq, conv_dim] = xbc.dims();
     let k = weight.dims()[1];
-    let padded = Tensor::cat(vec![conv, xbc.swap_dims(1, 2)], 2); // [batch, conv_dim, seq + k − 1]
-                                                                  // out[t] = bias + Σ_j w[j] · padded[t + j] (cross-correlation, as PyTorch's Conv1d)
+    // [batch, conv_dim, seq + k − 1]
+    let padded = Tensor::cat(vec![conv, xbc.swap_dims(1, 2)], 2);
+    // out[t] = bias + Σ_j w[j] · padded[t + j] (cross-correlation, as PyTorch's Conv1d)
     let mut out = bias
         .reshape([1, conv_dim, 1])
         .expand([batch, conv_dim, seq]);
