@@ -5,7 +5,8 @@
 //! `None` from the kernel entry points and the caller runs its reference. (Under autodiff the
 //! model records the kernels as single operations on the inner backend with their own
 //! backward passes: attention in `model/src/mixers/attention/recompute.rs`, the SSD scan in
-//! `model/src/mixers/ssd/autodiff.rs`, the layer ops in `model/src/world/layer_ops.rs`.) The
+//! `model/src/mixers/ssd/autodiff.rs`, the layer ops in `model/src/world/layer_ops.rs`,
+//! `model/src/mixers/ssd/conv_op.rs` and `gated_norm_op.rs`.) The
 //! selection is made per call from the tensor's backend type, so a model that is generic over
 //! `B: Backend` needs no extra bound: a bound on every generic would have to hold for
 //! `B::InnerBackend` too, which burn's derived `AutodiffModule` cannot promise.
