@@ -1,8 +1,8 @@
 //! What the model's own autodiff operations (`attention/recompute.rs`, `ssd/autodiff.rs`,
-//! `ssd/conv_op.rs`, `ssd/gated_norm_op.rs`, `world/layer_ops.rs`) share: burn registers a custom backward pass per backend type while
-//! the model is generic over `B: Backend`, so an operation checks by `TypeId` that `B` is
-//! `Autodiff<I>` for an inner backend `I` it knows, moves tensors between the two views, and
-//! hands each tracked parent its gradient.
+//! `ssd/conv_op.rs`, `ssd/gated_norm_op.rs`, `world/layer_ops.rs`) share: burn registers a
+//! custom backward pass per backend type while the model is generic over `B: Backend`, so an
+//! operation checks by `TypeId` that `B` is `Autodiff<I>` for an inner backend `I` it knows,
+//! moves tensors between the two views, and hands each tracked parent its gradient.
 
 use std::any::{Any, TypeId};
 
