@@ -19,6 +19,12 @@ pub(crate) fn is_autodiff_over<B: Backend, I: Backend>() -> bool {
     TypeId::of::<B>() == TypeId::of::<Autodiff<I>>()
 }
 
+/// Do the layer-op training kernels (`kernels::layer_ops`) run for `x` under `B`: is `B`
+/// `Autodiff<I>` and do the kernels serve `I` for `x`'s float type?
+pub(crate) fn layer_ops_serve<B: Backend, I: Backend, const D: usize>(x: &Tensor<B, D>) -> bool {
+    is_autodiff_over::<B, I>() && kernels::layer_ops::serves::<I>(x.dtype())
+}
+
 /// The autodiff tensor (primitive and graph node) inside `t`; `B` must be `Autodiff<I>`
 /// ([`is_autodiff_over`]).
 pub(crate) fn autodiff_tensor<B: Backend, I: Backend, const D: usize>(

@@ -19,7 +19,7 @@ use burn::tensor::Tensor;
 
 use super::block::{layer_norm, modulate, NORM_EPS};
 use crate::mixers::custom_op::{
-    autodiff_tensor, from_autodiff, inner, is_autodiff_over, register_gradients, AdTensor,
+    autodiff_tensor, from_autodiff, inner, layer_ops_serve, register_gradients, AdTensor,
 };
 
 /// `modulate(layer_norm(x), shift, scale)`: one recorded operation on the kernels where they
@@ -46,17 +46,12 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     out.unwrap_or_else(|| activation::gelu(x))
 }
 
-/// Does the inner backend `I` of `B = Autodiff<I>` run the kernels for `x`?
-fn on_kernels<B: Backend, I: Backend, const D: usize>(x: &Tensor<B, D>) -> bool {
-    is_autodiff_over::<B, I>() && kernels::layer_ops::serves::<I>(x.dtype())
-}
-
 fn norm_on<B: Backend, I: Backend>(
     x: &Tensor<B, 5>,
     shift: &Tensor<B, 3>,
     scale: &Tensor<B, 3>,
 ) -> Option<Tensor<B, 5>> {
-    if !on_kernels::<B, I, 5>(x) {
+    if !layer_ops_serve::<B, I, 5>(x) {
         return None;
     }
     let dims = x.dims();
@@ -119,7 +114,7 @@ impl<I: Backend> Backward<I, 3> for NormModulate {
 }
 
 fn gelu_on<B: Backend, I: Backend, const D: usize>(x: &Tensor<B, D>) -> Option<Tensor<B, D>> {
-    if !on_kernels::<B, I, D>(x) {
+    if !layer_ops_serve::<B, I, D>(x) {
         return None;
     }
     let x = autodiff_tensor::<B, I, D>(x);

@@ -16,7 +16,7 @@ use burn::backend::autodiff::{
 use burn::tensor::{backend::Backend, Tensor};
 
 use crate::mixers::custom_op::{
-    autodiff_tensor, from_autodiff, inner, is_autodiff_over, register_gradients, AdTensor,
+    autodiff_tensor, from_autodiff, inner, layer_ops_serve, register_gradients, AdTensor,
 };
 
 /// `SiLU(causal_conv(xbc))` recorded as one operation on the kernels where they serve (see
@@ -43,8 +43,7 @@ fn on<B: Backend, I: Backend>(
     weight: &Tensor<B, 2>,
     bias: &Tensor<B, 1>,
 ) -> Option<Tensor<B, 3>> {
-    let serves = is_autodiff_over::<B, I>() && kernels::layer_ops::serves::<I>(xbc.dtype());
-    if !serves || weight.dims()[1] < 2 {
+    if !layer_ops_serve::<B, I, 3>(xbc) || weight.dims()[1] < 2 {
         return None;
     }
     let (x, state, weight, bias) = (

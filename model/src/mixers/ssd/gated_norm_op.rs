@@ -16,7 +16,7 @@ use burn::backend::autodiff::{
 use burn::tensor::{backend::Backend, Tensor};
 
 use crate::mixers::custom_op::{
-    autodiff_tensor, from_autodiff, inner, is_autodiff_over, register_gradients,
+    autodiff_tensor, from_autodiff, inner, layer_ops_serve, register_gradients,
 };
 
 /// `RMSNorm_group((y + D[head] · x) · SiLU(z)) · weight` recorded as one operation on the
@@ -53,7 +53,7 @@ fn on<B: Backend, I: Backend>(
     groups: usize,
     eps: f64,
 ) -> Option<Tensor<B, 2>> {
-    if !(is_autodiff_over::<B, I>() && kernels::layer_ops::serves::<I>(z.dtype())) {
+    if !layer_ops_serve::<B, I, 2>(z) {
         return None;
     }
     let flat = |t: &Tensor<B, 4>| {
