@@ -129,6 +129,45 @@ fn layer_op_rows_compare_the_kernels_with_burns_autodiff() {
     }
 }
 
+/// The matmul rows time each linear layer's products on each routine asked for against
+/// burn's: one row per layer, product and routine; a routine the adapter cannot run (TMA on
+/// lavapipe) is a row with its reason, the others agree with burn's products.
+#[test]
+fn matmul_rows_compare_each_routine_with_burns_product() {
+    let Some(rows) = tiny_bench_rows(
+        "bench_matmul",
+        &[
+            "--ops",
+            "matmul",
+            "--routines",
+            "auto,simple-unit,double-tma",
+            "--frames",
+            "1",
+        ],
+    ) else {
+        return;
+    };
+    // tiny: 5 linear layers; one frame, so no 8-frame weight gradient: 5 products each.
+    assert_eq!(rows.len(), 5 * 5 * 3, "{rows:#?}");
+    let first = rows[0]["shape"].as_str().unwrap();
+    assert_eq!(first, "ssm in forward: 1 x [64x32]·[32x152], auto");
+    for row in &rows {
+        let shape = row["shape"].as_str().unwrap();
+        if row["error"].is_null() {
+            let rel = row["rel_error"].as_f64().unwrap();
+            assert!(rel < 1e-4, "routine and burn disagree: {row}");
+        } else {
+            assert!(
+                shape.ends_with("double-tma"),
+                "only TMA may be missing: {row}"
+            );
+        }
+        if shape.ends_with("auto") || shape.ends_with("simple-unit") {
+            assert!(row["error"].is_null(), "{row}");
+        }
+    }
+}
+
 #[test]
 fn kernel_bench_on_a_backend_without_kernels_is_one_line() {
     let run = memworld(&["bench", "kernels", "--backend", "ndarray", "--reps", "1"]);

@@ -188,7 +188,9 @@ pub fn kernels_serve<B: Backend>(kind: KernelKind, dtype: DType) -> bool {
 ///
 /// Panics if `B`'s float primitive is not `CubeTensor<R>`; callers check with
 /// [`kernel_runtime`] first.
-fn cube_of<B: Backend, R: CubeRuntime, const D: usize>(t: Tensor<B, D>) -> CubeTensor<R> {
+pub(crate) fn cube_of<B: Backend, R: CubeRuntime, const D: usize>(
+    t: Tensor<B, D>,
+) -> CubeTensor<R> {
     let primitive: Box<dyn Any> = Box::new(t.into_primitive().tensor());
     *primitive
         .downcast::<CubeTensor<R>>()

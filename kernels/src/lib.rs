@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod fused;
 mod grid;
 pub mod layer_ops;
+pub mod matmul;
 pub mod optim;
 pub mod ssd;
 pub mod testing;

@@ -11,7 +11,9 @@
 //! partial gradients; measured fastest (README "Measured"), so it is the default.
 //!
 //! - `grouped` (the default): the last two leading dimensions make each product's rows (a
-//!   frame's tokens for the token tensors), the ones before them its batch.
+//!   frame's tokens for the token tensors), the ones before them its batch. In training on
+//!   the GPU its products run on the cubek routine `MEMWORLD_MATMUL` names
+//!   (`linear_routine.rs`).
 //! - `batched`: burn's grouping, [`burn::tensor::module::linear`] as it is.
 //! - `flat`: one product over all rows.
 
@@ -92,8 +94,15 @@ pub fn grouped_product<B: Backend, const D: usize>(
         RowGrouping::Grouped => {
             let groups = dims[..D - 3].iter().product();
             let rows = dims[D - 3] * dims[D - 2];
-            burn::tensor::module::linear(x.reshape([groups, rows, d_in]), weight, bias)
-                .reshape(dims)
+            let x = x.reshape([groups, rows, d_in]);
+            match crate::linear_routine::product(&x, &weight) {
+                Some(y) => match bias {
+                    Some(b) => y + b.unsqueeze::<3>(),
+                    None => y,
+                },
+                None => burn::tensor::module::linear(x, weight, bias),
+            }
+            .reshape(dims)
         }
     }
 }

@@ -62,6 +62,10 @@ pub enum KernelOp {
     /// Mamba-2's D skip + gated RMSNorm over the tokens in sequence order, forward and
     /// backward, the same way. The output and the y, x, z, D and weight gradients are compared.
     GatedNorm,
+    /// The linear layers' three products with one product per frame's tokens (forward
+    /// `x·W`, input gradient `dy·Wᵀ`, weight gradient `xᵀ·dy`) by each of cubek's matrix
+    /// routines (`--routines`) against burn's own product (cubek's `auto`).
+    Matmul,
 }
 
 /// Time each kernel against its tensor-op reference over a sweep of the model's shapes.
@@ -84,13 +88,16 @@ pub struct KernelsBenchArgs {
     pub blocks: Vec<usize>,
     /// Kernels to time (ssd-backward, attention-backward: forward and backward together;
     /// linear-grouped, linear-flat, norm-modulate, gelu, conv-silu and gated-norm, also
-    /// forward and backward, are timed when asked for).
+    /// forward and backward, and matmul are timed when asked for).
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "ssd,ssd-backward,step,attention,attention-backward"
     )]
     pub ops: Vec<KernelOp>,
+    /// Routines the matmul rows try (default: every one; see `MEMWORLD_MATMUL`).
+    #[arg(long, value_delimiter = ',', value_name = "ROUTINE", value_parser = clap::builder::PossibleValuesParser::new(kernels::matmul::ROUTINES))]
+    pub routines: Vec<String>,
     /// Timed calls per implementation and shape (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
@@ -465,6 +472,45 @@ fn bench_kernels<B: Backend>(args: &KernelsBenchArgs, device: &B::Device) -> Res
                             || run(RowGrouping::Batched),
                             || run(grouping),
                         ));
+                    }
+                }
+                KernelOp::Matmul => {
+                    let routines: Vec<&str> = match args.routines.is_empty() {
+                        true => kernels::matmul::ROUTINES.to_vec(),
+                        false => args.routines.iter().map(String::as_str).collect(),
+                    };
+                    let groups = batch * frames;
+                    for (name, d_in, d_out) in bench_linear::layers(&cfg) {
+                        let products = bench_linear::products::<B>(
+                            [groups, grid * grid],
+                            [d_in, d_out],
+                            device,
+                        );
+                        for (kind, lhs, rhs) in &products {
+                            let [count, m, k] = lhs.dims();
+                            let n = rhs.dims()[2];
+                            for &routine in &routines {
+                                let shape = format!(
+                                    "{name} {kind}: {count} x [{m}x{k}]·[{k}x{n}], {routine}"
+                                );
+                                eprintln!("{}: {shape}", op_name(op));
+                                rows.push(measure(
+                                    op,
+                                    shape,
+                                    args,
+                                    device,
+                                    || lhs.clone().matmul(rhs.clone()),
+                                    || {
+                                        kernels::matmul::routine_matmul(
+                                            routine,
+                                            lhs.clone(),
+                                            rhs.clone(),
+                                        )
+                                        .unwrap_or_else(|e| panic!("{e}"))
+                                    },
+                                ));
+                            }
+                        }
                     }
                 }
                 KernelOp::NormModulate | KernelOp::Gelu => {

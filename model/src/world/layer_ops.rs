@@ -209,8 +209,12 @@ mod tests {
                 d,
                 &device,
             );
+            // With d = 1 the exact dx is 0, which both sides reach as a difference of terms
+            // ~|dy|·rstd ≈ 10³ large; what rounding leaves of it (5.5e-5 on CUDA) is 1e-7 of
+            // those terms.
+            let abs_tol = if d == 1 { 1e-4 } else { 1e-5 };
             for ((got, want), name) in got.iter().zip(&want).zip(["y", "dx", "dshift", "dscale"]) {
-                assert_close_slices(&format!("{what} {name}"), got, want, rel_tol, 1e-5);
+                assert_close_slices(&format!("{what} {name}"), got, want, rel_tol, abs_tol);
             }
 
             // GELU: the output against burn's, the gradient against the exact derivative

@@ -180,8 +180,10 @@ fn gradients<A: AutodiffBackend>(
 fn kernels_equal_reference_gradients_for_every_preset<T: GpuTarget>() {
     let Some(device) = T::device() else { return };
     // The ndarray side's GELU backward is burn's, the derivative of GELU's tanh approximation
-    // (~1e-3 off the exact one the GPU kernel takes).
-    let rel_tol = 1e-3f64.max(crate::tolerance::matmul_rel_error::<T::B>());
+    // (~1e-3 off the exact one the GPU kernel takes). On CUDA the TF32 error of each product
+    // (`matmul_rel_error`) compounds along a parameter's path through the layers: measured up
+    // to 4.1e-3 (maze-small, burn's products) and 5.0e-3 (tiny, the default matmul routine).
+    let rel_tol = 1e-3f64.max(5.0 * crate::tolerance::matmul_rel_error::<T::B>());
     for (k, preset) in PRESETS.iter().enumerate() {
         let cfg = test_config(preset);
         let model = randomized_model(&cfg, 500 + k as u64);
