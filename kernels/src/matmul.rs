@@ -132,8 +132,9 @@ pub fn routine_matmul<B: Backend, const D: usize>(
     let mut out_shape: Vec<usize> = (0..D - 2).map(|i| l[i].max(r[i])).collect();
     out_shape.extend([l[D - 2], r[D - 1]]);
     with_runtime!(runtime, R => {
-        let out = empty_f32(&cube_of::<B, R, D>(lhs.clone()), &out_shape);
-        launch::<R>(&strategy, cube_of::<B, R, D>(lhs), cube_of::<B, R, D>(rhs), out.clone())?;
+        let lhs = cube_of::<B, R, D>(lhs);
+        let out = empty_f32(&lhs, &out_shape);
+        launch::<R>(&strategy, lhs, cube_of::<B, R, D>(rhs), out.clone())?;
         Ok(from_cube::<B, R, D>(out))
     })
 }
