@@ -10,7 +10,9 @@
   of every input for random output (and final-state) gradients, as `memworld bench kernels`
   does for its rows of those names.
 
-Everything in float32, as memworld's kernels. Prints one table; `--json FILE` writes the rows.
+Everything in float32, as memworld's kernels; products in exact f32 unless `--tf32` (then
+TF32, as memworld's tensor-core attention kernels and burn's products on CUDA). Prints one
+table; `--json FILE` writes the rows.
 Needs torch with CUDA; rows whose library is missing say so.
 """
 import argparse
@@ -127,6 +129,7 @@ def attention_rows(args, torch, backward=False):
     except Exception as e:  # noqa: BLE001
         return [dict(op=op, impl="FlexAttention", shape="-", ms=None, error=f"flex: {e}")]
     flex = torch.compile(flex_attention)
+    impl = "FlexAttention (compiled" + (", TF32)" if args.tf32 else ")")
     rows = []
     tokens = args.grid * args.grid
     window = args.window
@@ -154,9 +157,9 @@ def attention_rows(args, torch, backward=False):
             else:
                 fn = lambda: flex(q, k, v, block_mask=mask)
             ms = median_ms(fn, args.reps, args.warmup)
-            rows.append(report(dict(op=op, impl="FlexAttention (compiled)", shape=shape, ms=ms, error=None)))
+            rows.append(report(dict(op=op, impl=impl, shape=shape, ms=ms, error=None)))
         except Exception as e:  # noqa: BLE001
-            rows.append(report(dict(op=op, impl="FlexAttention (compiled)", shape=shape, ms=None, error=str(e).splitlines()[0])))
+            rows.append(report(dict(op=op, impl=impl, shape=shape, ms=None, error=str(e).splitlines()[0])))
         del q, k, v
         torch.cuda.empty_cache()
     return rows
@@ -182,13 +185,14 @@ def main():
     ap.add_argument("--reps", type=int, default=5, help="timed calls (median reported)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed calls first (compilation)")
     ap.add_argument("--json", help="write the rows to this JSON file")
+    ap.add_argument("--tf32", action="store_true", help="let f32 products run on TF32 tensor cores")
     args = ap.parse_args()
 
     import torch
 
     if not torch.cuda.is_available():
         raise SystemExit("bench_torch_kernels: no CUDA device")
-    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
     rows = []
     ops = args.ops.split(",")
     unknown = set(ops) - {"ssd", "ssd-backward", "attention", "attention-backward"}

@@ -5,6 +5,7 @@ use cubecl::prelude::*;
 
 use super::backward_kernel::{attention_backward_key, attention_backward_query};
 use super::forward::{vector_width, MAX_HEAD_DIM};
+use super::mma::{self, Path};
 use crate::dispatch::{empty_f32, Knob};
 
 /// Floats of shared memory a cube may use: WebGPU's 16 KiB.
@@ -65,12 +66,15 @@ fn tile(head_dim: usize, extra: usize) -> usize {
 ///   last `query_frames` key frames
 /// - `lse`: `[seqs, query_frames, tokens]`
 /// - `window`: frames seen per query frame, 0 for all past frames
+///
+/// With `Path::Auto` the gradients come from the tensor-core kernels where [`mma::serves`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
     [q, k, v, o, dout]: [CubeTensor<R>; 5],
     lse: CubeTensor<R>,
     [dq, dk, dv]: [CubeTensor<R>; 3],
     window: usize,
+    path: Path,
 ) {
     let shape = q.meta.shape().to_vec();
     let [seqs, query_frames, tokens, head_dim] = [shape[0], shape[1], shape[2], shape[3]];
@@ -88,6 +92,10 @@ pub(crate) fn launch_frame_attention_backward<R: CubeRuntime>(
         seqs * query_frames * tokens,
         "frame attention backward: log-sum-exp size"
     );
+    if path == Path::Auto && mma::serves(&q.client, head_dim) {
+        mma::launch_backward([q, k, v, o, dout], lse, [dq, dk, dv], window);
+        return;
+    }
     let deltas = empty_f32(&q, &[seqs * query_frames * tokens]);
     let units = units(tokens);
     let tiles = tokens.div_ceil(units) as u32;

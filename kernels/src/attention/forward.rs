@@ -4,6 +4,7 @@ use burn_cubecl::{tensor::CubeTensor, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::kernel::{combine_splits, frame_attention_forward};
+use super::mma::{self, Path};
 use crate::dispatch::{empty_f32, Knob};
 
 /// Query tokens per cube (one unit each).
@@ -73,6 +74,9 @@ pub(crate) enum OutputLayout {
 /// - `out`: as `layout` says, `[seqs, query_frames, tokens, head_dim]` elements either way
 /// - `lse`: where given, receives each query row's log-sum-exp of its scaled scores,
 ///   `[seqs, query_frames, tokens]` (for the backward pass)
+///
+/// With `Path::Auto`, a call without held frames whose rows fill the GPU without key splits
+/// (training shapes), heads-major, runs on the tensor cores where [`mma::serves`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_frame_attention<R: CubeRuntime>(
     q: CubeTensor<R>,
@@ -84,6 +88,7 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
     layout: OutputLayout,
     window: usize,
     splits: Option<usize>,
+    path: Path,
 ) {
     let shape = q.meta.shape().to_vec();
     let [seqs, query_frames, tokens, head_dim] = [shape[0], shape[1], shape[2], shape[3]];
@@ -132,6 +137,15 @@ pub(crate) fn launch_frame_attention<R: CubeRuntime>(
         };
         key_splits(seqs * query_frames * tokens, visible_frames * tokens)
     });
+    if path == Path::Auto
+        && held_frames == 0
+        && splits == 1
+        && layout == OutputLayout::HeadsMajor
+        && mma::serves(&q.client, head_dim)
+    {
+        mma::launch_forward([q, k, v], out, lse, window);
+        return;
+    }
     assert!(
         splits >= 1,
         "frame attention kernel: at least one key split"

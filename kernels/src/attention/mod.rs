@@ -14,6 +14,9 @@ mod backward;
 mod backward_kernel;
 mod forward;
 mod kernel;
+mod mma;
+mod mma_backward_kernel;
+mod mma_kernel;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -23,6 +26,8 @@ use burn::tensor::{backend::Backend, Tensor};
 use crate::dispatch::{empty_f32, from_cube, kernel_runtime, to_cube, with_runtime};
 use backward::launch_frame_attention_backward;
 use forward::{launch_frame_attention, OutputLayout};
+use mma::Path;
+pub use mma::MMA_ENV;
 
 /// Can the kernels (forward and backward) take this call: they serve `B` and `q`'s dtype
 /// ([`crate::kernels_serve`]) and the head fits (≤ 64: the accumulator row is thread-private)?
@@ -152,6 +157,7 @@ fn launch_on<B: Backend>(
             layout,
             window.unwrap_or(0),
             None,
+            Path::Auto,
         );
         (from_cube::<B, R, 1>(out), lse.map(from_cube::<B, R, 1>))
     })
@@ -201,7 +207,13 @@ pub fn frame_attention_backward<B: Backend>(
             empty_f32(&inputs[0], &k_shape),
         ];
         let lse = to_cube::<B, R, 3>(lse.reshape([batch * heads, query_frames, tokens]));
-        launch_frame_attention_backward::<R>(inputs, lse, outputs.clone(), window.unwrap_or(0));
+        launch_frame_attention_backward::<R>(
+            inputs,
+            lse,
+            outputs.clone(),
+            window.unwrap_or(0),
+            Path::Auto,
+        );
         outputs.map(from_cube::<B, R, 4>)
     });
     let [dq, dk, dv] = grads;

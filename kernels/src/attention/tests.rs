@@ -1,12 +1,14 @@
 //! Frame-local attention kernel against the host f64 softmax on wgpu (lavapipe in CI) and
 //! CUDA: spatial blocks of 1×1, 2×2, 4×8 tokens and a whole 16×16 frame, windows of 1 and 3
 //! frames and none, training-shaped and streaming-shaped calls, outputs pre-filled with NaN;
-//! the backward kernels against the host gradients on the same kinds of shapes.
+//! the backward kernels against the host gradients on the same kinds of shapes; and, where the
+//! device has them (CUDA), the tensor-core kernels on shapes that leave partial tiles.
 
 use burn::tensor::{Tensor, TensorData};
 
 use super::backward::launch_frame_attention_backward;
 use super::forward::{launch_frame_attention, OutputLayout};
+use super::mma::{self, Path};
 use super::reference::{
     frame_attention_backward_host, frame_attention_host, frame_attention_lse_host,
 };
@@ -38,6 +40,7 @@ fn check<T: GpuTarget>(
     with_lse: bool,
     seed: u64,
     device: &Device<T>,
+    path: Path,
 ) {
     let q_shape = [seqs, query_frames, tokens, head_dim];
     let k_shape = [seqs, key_frames, tokens, head_dim];
@@ -63,19 +66,21 @@ fn check<T: GpuTarget>(
         layout,
         window.unwrap_or(0),
         splits,
+        path,
     );
     let dims = [seqs, query_frames, key_frames, tokens, head_dim];
     let what = format!(
-        "attention q{query_frames}/k{key_frames} frames ({held} held), {tokens} tokens, window {window:?}, splits {splits:?}, {layout:?}"
+        "attention q{query_frames}/k{key_frames} frames ({held} held), {tokens} tokens, window {window:?}, splits {splits:?}, {layout:?}, {path:?}"
     );
+    let (rel_tol, abs_tol) = tolerance(path);
     if let Some(lse) = lse {
         let expected = frame_attention_lse_host(dims, &q, &k, window);
         assert_close_slices(
             &format!("{what}: lse"),
             &host::<T, 3>(lse),
             &expected,
-            1e-4,
-            1e-5,
+            rel_tol,
+            abs_tol,
         );
     }
     let mut expected = frame_attention_host(dims, &q, &k, &v, window);
@@ -88,7 +93,17 @@ fn check<T: GpuTarget>(
             expected[((sh / heads * rows + row) * heads + sh % heads) * head_dim + e] = value;
         }
     }
-    assert_close_slices(&what, &host::<T, 4>(out), &expected, 1e-4, 1e-5);
+    assert_close_slices(&what, &host::<T, 4>(out), &expected, rel_tol, abs_tol);
+}
+
+/// Relative and absolute tolerance of a kernel path against the f64 host: f32 rounding for the
+/// one-row-per-unit kernels; TF32 operands (10 mantissa bits, ~5e-4 each) for the tensor-core
+/// ones, whose scores (|s| up to ~10 with these inputs) then carry ~1e-3 of error.
+fn tolerance(path: Path) -> (f64, f64) {
+    match path {
+        Path::Rows => (1e-4, 1e-5),
+        Path::Auto => (5e-3, 1e-3),
+    }
 }
 
 fn kernel_equals_host_softmax_on_awkward_shapes<T: GpuTarget>() {
@@ -117,6 +132,7 @@ fn kernel_equals_host_softmax_on_awkward_shapes<T: GpuTarget>() {
             true,
             100 + 3 * k as u64,
             &device,
+            Path::Rows,
         );
     }
 }
@@ -150,6 +166,7 @@ fn held_frames_equal_one_tensor<T: GpuTarget>() {
             false,
             300 + 3 * k as u64,
             &device,
+            Path::Rows,
         );
     }
 }
@@ -178,6 +195,7 @@ fn split_keys_equal_one_pass<T: GpuTarget>() {
             true,
             200 + 3 * k as u64,
             &device,
+            Path::Rows,
         );
     }
 }
@@ -209,6 +227,7 @@ fn check_backward<T: GpuTarget>(
     window: Option<usize>,
     seed: u64,
     device: &Device<T>,
+    path: Path,
 ) {
     let dims = [seqs, query_frames, key_frames, tokens, head_dim];
     let q_shape = [seqs, query_frames, tokens, head_dim];
@@ -236,15 +255,17 @@ fn check_backward<T: GpuTarget>(
         cube_input::<T, 3>(&lse, [seqs, query_frames, tokens], device),
         grads.clone(),
         window.unwrap_or(0),
+        path,
     );
+    let (rel_tol, abs_tol) = tolerance(path);
     let expected = frame_attention_backward_host(dims, [&q, &k, &v, &dout], window);
     for ((name, got), want) in ["dq", "dk", "dv"].into_iter().zip(grads).zip(expected) {
         assert_close_slices(
-            &format!("attention {name}, q{query_frames}/k{key_frames} frames, {tokens} tokens, head {head_dim}, window {window:?}"),
+            &format!("attention {name}, q{query_frames}/k{key_frames} frames, {tokens} tokens, head {head_dim}, window {window:?}, {path:?}"),
             &host::<T, 4>(got),
             &want,
-            1e-4,
-            1e-5,
+            rel_tol,
+            abs_tol,
         );
     }
 }
@@ -265,12 +286,51 @@ fn backward_kernels_equal_host_gradients<T: GpuTarget>() {
         ([1, 2, 7, 32, 8], None),
     ];
     for (k, (shape, window)) in cases.into_iter().enumerate() {
-        check_backward::<T>(shape, window, 300 + 5 * k as u64, &device);
+        check_backward::<T>(shape, window, 300 + 5 * k as u64, &device, Path::Rows);
+    }
+}
+
+/// The tensor-core kernels (forward with its log-sum-exps, and backward) against the host,
+/// where the device has them (CUDA; lavapipe has no TF32 products and skips): heads of 32 and
+/// 64, token counts that leave partial tiles of query rows (64) and keys (32), windows, more
+/// key frames than query frames (the earliest seen by none), one token.
+fn tensor_core_kernels_equal_host<T: GpuTarget>() {
+    let Some(device) = T::device() else { return };
+    let probe = cube_input::<T, 1>(&[0.0], [1], &device);
+    if !mma::serves(&probe.client, 64) {
+        eprintln!("attention: no tensor-core kernels on this device; skipped");
+        return;
+    }
+    let cases: [([usize; 5], Option<usize>); 7] = [
+        ([1, 1, 1, 1, 32], None),
+        ([2, 5, 5, 20, 32], Some(3)),
+        ([1, 4, 4, 256, 64], Some(3)),
+        ([3, 3, 3, 65, 64], None),
+        ([2, 6, 6, 33, 32], Some(2)),
+        ([1, 2, 7, 32, 64], None),
+        ([1, 3, 5, 100, 64], Some(2)),
+    ];
+    for (k, (shape, window)) in cases.into_iter().enumerate() {
+        let seed = 500 + 5 * k as u64;
+        let layout = OutputLayout::HeadsMajor;
+        check::<T>(
+            shape,
+            window,
+            Some(1),
+            0,
+            layout,
+            true,
+            seed,
+            &device,
+            Path::Auto,
+        );
+        check_backward::<T>(shape, window, seed, &device, Path::Auto);
     }
 }
 
 crate::gpu_tests!(
     backward_kernels_equal_host_gradients,
+    tensor_core_kernels_equal_host,
     kernel_equals_host_softmax_on_awkward_shapes,
     split_keys_equal_one_pass,
     held_frames_equal_one_tensor,
