@@ -15,8 +15,9 @@ use cubecl::features::MmaConfig;
 use cubecl::ir::{ElemType, FloatKind};
 use cubecl::prelude::*;
 
+use super::forward::vector_width;
 use super::mma_backward_kernel::{attention_backward_key_mma, attention_backward_query_mma};
-use super::mma_kernel::{frame_attention_forward_mma, LANES, ROWS, WARPS};
+use super::mma_kernel::{frame_attention_forward_mma, BACKWARD_ROWS, FORWARD_ROWS, LANES};
 use crate::dispatch::empty_f32;
 
 /// Environment variable: `off` (or `0`) keeps attention off the tensor cores.
@@ -63,11 +64,12 @@ pub(crate) fn serves<R: CubeRuntime>(client: &ComputeClient<R>, head_dim: usize)
         && client.features().matmul.cmma.contains(&tf32)
 }
 
-/// The cube grid: one cube per ([`ROWS`]-token tile of a frame, sequence·head).
-fn grid(frames: usize, tokens: usize, seqs: usize) -> (CubeCount, CubeDim) {
+/// The cube grid: one cube per (`rows`-token tile of a frame, sequence·head), a warp for
+/// each 16 rows.
+fn grid(frames: usize, tokens: usize, seqs: usize, rows: usize) -> (CubeCount, CubeDim) {
     (
-        CubeCount::Static((frames * tokens.div_ceil(ROWS)) as u32, seqs as u32, 1),
-        CubeDim::new_1d((WARPS * LANES) as u32),
+        CubeCount::Static((frames * tokens.div_ceil(rows)) as u32, seqs as u32, 1),
+        CubeDim::new_1d((rows / 16 * LANES) as u32),
     )
 }
 
@@ -86,12 +88,14 @@ pub(crate) fn launch_forward<R: CubeRuntime>(
     let write_lse = lse.is_some();
     // Without `lse` the kernel writes none: a one-element buffer stands in.
     let lse = lse.unwrap_or_else(|| empty_f32(&q, &[1]));
-    let (count, dim) = grid(query_frames, tokens, seqs);
+    let (count, dim) = grid(query_frames, tokens, seqs, FORWARD_ROWS);
     let client = q.client.clone();
+    let width = vector_width(head_dim);
     frame_attention_forward_mma::launch::<f32, R>(
         &client,
         count,
         dim,
+        width,
         q.into_tensor_arg(),
         k.into_tensor_arg(),
         v.into_tensor_arg(),
@@ -102,6 +106,8 @@ pub(crate) fn launch_forward<R: CubeRuntime>(
         tokens as u32,
         window as u32,
         head_dim,
+        head_dim / width,
+        FORWARD_ROWS,
         write_lse,
     );
 }
@@ -120,11 +126,13 @@ pub(crate) fn launch_backward<R: CubeRuntime>(
     let key_frames = k.meta.shape()[1];
     let deltas = empty_f32(&q, &[seqs * query_frames * tokens]);
     let client = q.client.clone();
-    let (count, dim) = grid(query_frames, tokens, seqs);
+    let width = vector_width(head_dim);
+    let (count, dim) = grid(query_frames, tokens, seqs, BACKWARD_ROWS);
     attention_backward_query_mma::launch::<f32, R>(
         &client,
         count,
         dim,
+        width,
         q.clone().into_tensor_arg(),
         k.clone().into_tensor_arg(),
         v.clone().into_tensor_arg(),
@@ -138,12 +146,15 @@ pub(crate) fn launch_backward<R: CubeRuntime>(
         tokens as u32,
         window as u32,
         head_dim,
+        head_dim / width,
+        BACKWARD_ROWS,
     );
-    let (count, dim) = grid(key_frames, tokens, seqs);
+    let (count, dim) = grid(key_frames, tokens, seqs, BACKWARD_ROWS);
     attention_backward_key_mma::launch::<f32, R>(
         &client,
         count,
         dim,
+        width,
         q.into_tensor_arg(),
         k.into_tensor_arg(),
         v.into_tensor_arg(),
@@ -157,5 +168,7 @@ pub(crate) fn launch_backward<R: CubeRuntime>(
         tokens as u32,
         window as u32,
         head_dim,
+        head_dim / width,
+        BACKWARD_ROWS,
     );
 }

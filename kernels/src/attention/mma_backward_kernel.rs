@@ -3,21 +3,23 @@
 //! `s = q·k/√d`, `p = exp(s − lse)`, `δ = rowsum(dO ∘ O)`: `dv_j = Σ_i p_ij dO_i`,
 //! `ds_ij = p_ij (dO_i·v_j − δ_i)`, `dq_i = Σ_j ds_ij k_j/√d`, `dk_j = Σ_i ds_ij q_i/√d`).
 //!
-//! - [`attention_backward_query_mma`]: a cube of [`ROWS`] query rows streams its keys
+//! - [`attention_backward_query_mma`]: a cube of `BACKWARD_ROWS` query rows streams its keys
 //!   [`KEYS`] at a time: `S = Q·Kᵀ` and `dP = dO·Vᵀ` (products), `dS` (two lanes a row),
 //!   `dQ += dS·K` (products, accumulators held in fragments across the tiles); writes `dq` and
 //!   each row's `δ`;
-//! - [`attention_backward_key_mma`]: a cube of [`ROWS`] key rows streams the query rows that
+//! - [`attention_backward_key_mma`]: a cube of `BACKWARD_ROWS` key rows streams the query rows that
 //!   see them: `Sᵀ = K·Qᵀ` and `dPᵀ = V·dOᵀ`, then `Pᵀ` and `dSᵀ`, then `dV += Pᵀ·dO` and
 //!   `dK += dSᵀ·Q`; reads the `δ` of the query kernel, so it runs second.
 //!
-//! Both recompute the scores tile by tile; none is stored. Tiles in shared memory are padded
+//! (`BACKWARD_ROWS`: `mma_kernel.rs`.) Both recompute the scores tile by tile; none is stored. Tiles in shared memory are padded
 //! and the lanes' passes over the scores rotated as in the forward (`mma_kernel.rs`).
 
 use cubecl::prelude::*;
 
+use super::kernel::sum_lanes;
+
 use super::mma_kernel::{
-    products_into, rows_by_rows, score_column, stage_rows, zero_row_block, KEYS, LANES, PAD, ROWS,
+    products_into, rows_by_rows, score_column, stage_rows, zero_row_block, KEYS, LANES, PAD,
     SCORE_STRIDE,
 };
 
@@ -62,16 +64,17 @@ fn write_row_block<F: Float>(
     }
 }
 
-/// One cube per (query frame · [`ROWS`]-token tile, sequence·head); shapes and mask as
+/// One cube per (query frame · `rows`-token tile, sequence·head), a warp for each 16 rows;
+/// `q`, `k`, `v`, `o`, `dout` read `head_dim / vectors` values at a time; shapes and mask as
 /// `backward_kernel::attention_backward_query`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward_query_mma<F: Float>(
-    q: &Tensor<F>,
-    k: &Tensor<F>,
-    v: &Tensor<F>,
-    o: &Tensor<F>,
-    dout: &Tensor<F>,
+pub fn attention_backward_query_mma<F: Float, N: Size>(
+    q: &Tensor<Vector<F, N>>,
+    k: &Tensor<Vector<F, N>>,
+    v: &Tensor<Vector<F, N>>,
+    o: &Tensor<Vector<F, N>>,
+    dout: &Tensor<Vector<F, N>>,
     lse: &Tensor<F>,
     dq: &mut Tensor<F>,
     deltas: &mut Tensor<F>,
@@ -80,11 +83,13 @@ pub fn attention_backward_query_mma<F: Float>(
     tokens: u32,
     window: u32,
     #[comptime] head_dim: usize,
+    #[comptime] vectors: usize,
+    #[comptime] rows: usize,
 ) {
     let tokens = tokens as usize;
-    let tiles = (tokens + ROWS - 1) / ROWS;
+    let tiles = (tokens + rows - 1) / rows;
     let qf = CUBE_POS_X as usize / tiles;
-    let token0 = (CUBE_POS_X as usize % tiles) * ROWS;
+    let token0 = (CUBE_POS_X as usize % tiles) * rows;
     let sh = CUBE_POS_Y as usize;
     let query_frames = query_frames as usize;
     let key_frames = key_frames as usize;
@@ -94,39 +99,41 @@ pub fn attention_backward_query_mma<F: Float>(
     let half = lane % 2;
     let stride = comptime!(head_dim + PAD);
 
-    let mut sq = SharedMemory::<tf32>::new(ROWS * stride);
-    let mut sdo = SharedMemory::<tf32>::new(ROWS * stride);
+    let mut sq = SharedMemory::<tf32>::new(rows * stride);
+    let mut sdo = SharedMemory::<tf32>::new(rows * stride);
     let mut sk = SharedMemory::<tf32>::new(KEYS * stride);
     let mut sv = SharedMemory::<tf32>::new(KEYS * stride);
-    let mut ss = SharedMemory::<F>::new(ROWS * SCORE_STRIDE);
-    let mut sdp = SharedMemory::<F>::new(ROWS * SCORE_STRIDE);
-    let mut sds = SharedMemory::<tf32>::new(ROWS * SCORE_STRIDE);
+    let mut ss = SharedMemory::<F>::new(rows * SCORE_STRIDE);
+    let mut sdp = SharedMemory::<F>::new(rows * SCORE_STRIDE);
+    let mut sds = SharedMemory::<tf32>::new(rows * SCORE_STRIDE);
     let s_base = warp_rows * SCORE_STRIDE;
     let mine = s_base + r * SCORE_STRIDE;
 
     let rows_base = (sh * query_frames + qf) * tokens + token0;
     let valid = tokens - token0;
     let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
-    stage_rows::<F>(q, rows_base, valid, scale, &mut sq, ROWS, head_dim);
-    stage_rows::<F>(
+    stage_rows::<F, N>(q, rows_base, valid, scale, &mut sq, rows, head_dim, vectors);
+    stage_rows::<F, N>(
         dout,
         rows_base,
         valid,
         F::new(1.0),
         &mut sdo,
-        ROWS,
+        rows,
         head_dim,
+        vectors,
     );
 
     // This lane's row: its log-sum-exp, and δ from the lane's half of the head and its pair's.
     let row = rows_base + select(warp_rows + r < valid, warp_rows + r, 0);
     let row_lse = lse[row];
-    let mut delta = F::new(0.0);
+    let mut products = Vector::<F, N>::new(F::new(0.0));
     #[unroll]
-    for i in 0..head_dim / 2 {
-        let at = row * head_dim + half * (head_dim / 2) + i;
-        delta += dout[at] * o[at];
+    for i in 0..vectors / 2 {
+        let at = row * vectors + half * (vectors / 2) + i;
+        products += dout[at] * o[at];
     }
+    let mut delta = sum_lanes::<F, N>(products);
     delta += plane_shuffle_xor(delta, 1);
 
     let last = qf + key_frames - query_frames;
@@ -139,8 +146,26 @@ pub fn attention_backward_query_mma<F: Float>(
     let mut t0 = first * tokens;
     while t0 < end {
         let len = select(end - t0 < KEYS, end - t0, KEYS);
-        stage_rows::<F>(k, keys_base + t0, len, F::new(1.0), &mut sk, KEYS, head_dim);
-        stage_rows::<F>(v, keys_base + t0, len, F::new(1.0), &mut sv, KEYS, head_dim);
+        stage_rows::<F, N>(
+            k,
+            keys_base + t0,
+            len,
+            F::new(1.0),
+            &mut sk,
+            KEYS,
+            head_dim,
+            vectors,
+        );
+        stage_rows::<F, N>(
+            v,
+            keys_base + t0,
+            len,
+            F::new(1.0),
+            &mut sv,
+            KEYS,
+            head_dim,
+            vectors,
+        );
         sync_cube();
         let a_at = warp_rows * stride;
         rows_by_rows::<F>(&sq, a_at, stride, &sk, stride, &mut ss, s_base, head_dim);
@@ -174,15 +199,15 @@ pub fn attention_backward_query_mma<F: Float>(
     }
 }
 
-/// One cube per (key frame · [`ROWS`]-token tile, sequence·head); shapes and mask as
+/// One cube per (key frame · [`rows`]-token tile, sequence·head); shapes and mask as
 /// `backward_kernel::attention_backward_key`; writes `dk` and `dv` together.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward_key_mma<F: Float>(
-    q: &Tensor<F>,
-    k: &Tensor<F>,
-    v: &Tensor<F>,
-    dout: &Tensor<F>,
+pub fn attention_backward_key_mma<F: Float, N: Size>(
+    q: &Tensor<Vector<F, N>>,
+    k: &Tensor<Vector<F, N>>,
+    v: &Tensor<Vector<F, N>>,
+    dout: &Tensor<Vector<F, N>>,
     lse: &Tensor<F>,
     deltas: &Tensor<F>,
     dk: &mut Tensor<F>,
@@ -192,11 +217,13 @@ pub fn attention_backward_key_mma<F: Float>(
     tokens: u32,
     window: u32,
     #[comptime] head_dim: usize,
+    #[comptime] vectors: usize,
+    #[comptime] rows: usize,
 ) {
     let tokens = tokens as usize;
-    let tiles = (tokens + ROWS - 1) / ROWS;
+    let tiles = (tokens + rows - 1) / rows;
     let kf = CUBE_POS_X as usize / tiles;
-    let token0 = (CUBE_POS_X as usize % tiles) * ROWS;
+    let token0 = (CUBE_POS_X as usize % tiles) * rows;
     let sh = CUBE_POS_Y as usize;
     let query_frames = query_frames as usize;
     let key_frames = key_frames as usize;
@@ -206,23 +233,41 @@ pub fn attention_backward_key_mma<F: Float>(
     let half = lane % 2;
     let stride = comptime!(head_dim + PAD);
 
-    let mut sk = SharedMemory::<tf32>::new(ROWS * stride);
-    let mut sv = SharedMemory::<tf32>::new(ROWS * stride);
+    let mut sk = SharedMemory::<tf32>::new(rows * stride);
+    let mut sv = SharedMemory::<tf32>::new(rows * stride);
     let mut sq = SharedMemory::<tf32>::new(KEYS * stride);
     let mut sdo = SharedMemory::<tf32>::new(KEYS * stride);
     let mut slse = SharedMemory::<F>::new(KEYS);
     let mut sdelta = SharedMemory::<F>::new(KEYS);
-    let mut ss = SharedMemory::<F>::new(ROWS * SCORE_STRIDE);
-    let mut sdp = SharedMemory::<F>::new(ROWS * SCORE_STRIDE);
-    let mut sp = SharedMemory::<tf32>::new(ROWS * SCORE_STRIDE);
-    let mut sds = SharedMemory::<tf32>::new(ROWS * SCORE_STRIDE);
+    let mut ss = SharedMemory::<F>::new(rows * SCORE_STRIDE);
+    let mut sdp = SharedMemory::<F>::new(rows * SCORE_STRIDE);
+    let mut sp = SharedMemory::<tf32>::new(rows * SCORE_STRIDE);
+    let mut sds = SharedMemory::<tf32>::new(rows * SCORE_STRIDE);
     let s_base = warp_rows * SCORE_STRIDE;
     let mine = s_base + r * SCORE_STRIDE;
 
     let rows_base = (sh * key_frames + kf) * tokens + token0;
     let valid = tokens - token0;
-    stage_rows::<F>(k, rows_base, valid, F::new(1.0), &mut sk, ROWS, head_dim);
-    stage_rows::<F>(v, rows_base, valid, F::new(1.0), &mut sv, ROWS, head_dim);
+    stage_rows::<F, N>(
+        k,
+        rows_base,
+        valid,
+        F::new(1.0),
+        &mut sk,
+        rows,
+        head_dim,
+        vectors,
+    );
+    stage_rows::<F, N>(
+        v,
+        rows_base,
+        valid,
+        F::new(1.0),
+        &mut sv,
+        rows,
+        head_dim,
+        vectors,
+    );
     let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
 
     // Query rows that see this key frame, as query-token indices of this sequence·head.
@@ -248,8 +293,17 @@ pub fn attention_backward_key_mma<F: Float>(
     while t0 < end {
         let len = select(end - t0 < KEYS, end - t0, KEYS);
         let from = queries_base + t0;
-        stage_rows::<F>(q, from, len, scale, &mut sq, KEYS, head_dim);
-        stage_rows::<F>(dout, from, len, F::new(1.0), &mut sdo, KEYS, head_dim);
+        stage_rows::<F, N>(q, from, len, scale, &mut sq, KEYS, head_dim, vectors);
+        stage_rows::<F, N>(
+            dout,
+            from,
+            len,
+            F::new(1.0),
+            &mut sdo,
+            KEYS,
+            head_dim,
+            vectors,
+        );
         let u = UNIT_POS as usize;
         if u < KEYS {
             let mut l = F::new(0.0);

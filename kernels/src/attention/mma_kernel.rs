@@ -3,7 +3,7 @@
 //! key blocks streamed through shared memory, softmax online), with the frame-window mask of
 //! `kernel.rs`.
 //!
-//! A cube holds [`ROWS`] query rows of one query frame, [`WARPS`] warps of 16 rows each; each
+//! A cube holds [`FORWARD_ROWS`] query rows of one query frame, a warp for each 16; each
 //! key tile of [`KEYS`] keys goes: scores `S = Q·Kᵀ` (products, into the warp's rows of shared
 //! memory) → each row's running max, probabilities and normaliser (two lanes a row, each a
 //! half of the tile's columns, see [`score_column`]) → `P·V` (products, into shared memory) →
@@ -16,10 +16,12 @@
 
 use cubecl::prelude::*;
 
-/// Query rows per cube.
-pub(crate) const ROWS: usize = 64;
-/// Warps per cube, 16 query rows each.
-pub(crate) const WARPS: usize = ROWS / 16;
+/// Query rows per cube of the forward, 16 a warp: 128 stage each key tile for twice the rows
+/// of 64 in ~106 KiB of shared memory.
+pub(crate) const FORWARD_ROWS: usize = 128;
+/// Rows per cube of the backward kernels, which keep twice the forward's tiles of their own
+/// rows (q and dO, or k and v) and two more of scores (~71 KiB at 64 rows).
+pub(crate) const BACKWARD_ROWS: usize = 64;
 /// Keys per tile streamed through shared memory.
 pub(crate) const KEYS: usize = 32;
 /// Lanes per warp (the kernels assume 32).
@@ -165,29 +167,36 @@ pub(crate) fn rows_by_rows<F: Float>(
     store_row_block::<F>(&block, out, out_at, SCORE_STRIDE, KEYS / 16);
 }
 
-/// Stage `count` rows of `head_dim` values from `src` (rows `from..from + count`, `scale`d) into
-/// `dst` as TF32, rows `head_dim + PAD` apart, rows at or past `valid` as zeros; all the cube's
-/// units take part.
+/// Stage `count` rows of `head_dim` values from `src` (rows `from..from + count`, `scale`d,
+/// read `head_dim / vectors` values at a time) into `dst` as TF32, rows `head_dim + PAD`
+/// apart, rows at or past `valid` as zeros; all the cube's units take part.
 #[cube]
-pub(crate) fn stage_rows<F: Float>(
-    src: &Tensor<F>,
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stage_rows<F: Float, N: Size>(
+    src: &Tensor<Vector<F, N>>,
     from: usize,
     valid: usize,
     scale: F,
     dst: &mut SharedMemory<tf32>,
     #[comptime] count: usize,
     #[comptime] head_dim: usize,
+    #[comptime] vectors: usize,
 ) {
+    let width = comptime!(head_dim / vectors);
     let mut idx = UNIT_POS as usize;
-    while idx < count * head_dim {
-        let r = idx / head_dim;
-        let e = idx % head_dim;
-        let mut x = F::new(0.0);
+    while idx < count * vectors {
+        let r = idx / vectors;
+        let e = idx % vectors;
+        let mut x = Vector::<F, N>::new(F::new(0.0));
         if r < valid {
-            x = src[(from + r) * head_dim + e] * scale;
+            x = src[(from + r) * vectors + e] * Vector::<F, N>::new(scale);
         }
-        dst[r * (head_dim + PAD) + e] = <tf32 as Cast>::cast_from(x);
-        idx += comptime!(WARPS * LANES);
+        let at = r * (head_dim + PAD) + e * width;
+        #[unroll]
+        for l in 0..width {
+            dst[at + l] = <tf32 as Cast>::cast_from(x[l]);
+        }
+        idx += CUBE_DIM as usize;
     }
 }
 
@@ -199,16 +208,17 @@ pub(crate) fn score_column(row: usize, half: usize, i: usize) -> usize {
     half * 16 + (i + row) % 16
 }
 
-/// One cube per (query frame · [`ROWS`]-token tile, sequence·head). Shapes and mask as
+/// One cube per (query frame · `rows`-token tile, sequence·head), a warp for each 16 rows;
+/// `q`, `k`, `v` read `head_dim / vectors` values at a time. Shapes and mask as
 /// `kernel::frame_attention_forward` without held frames or key splits: `q`, `out`
 /// `[seqs, query_frames, tokens, head_dim]`, `k`, `v` `[seqs, key_frames, tokens, head_dim]`,
 /// `lse` `[seqs, query_frames, tokens]` (written with `write_lse`).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub fn frame_attention_forward_mma<F: Float>(
-    q: &Tensor<F>,
-    k: &Tensor<F>,
-    v: &Tensor<F>,
+pub fn frame_attention_forward_mma<F: Float, N: Size>(
+    q: &Tensor<Vector<F, N>>,
+    k: &Tensor<Vector<F, N>>,
+    v: &Tensor<Vector<F, N>>,
     out: &mut Tensor<F>,
     lse: &mut Tensor<F>,
     query_frames: u32,
@@ -216,12 +226,14 @@ pub fn frame_attention_forward_mma<F: Float>(
     tokens: u32,
     window: u32,
     #[comptime] head_dim: usize,
+    #[comptime] vectors: usize,
+    #[comptime] rows: usize,
     #[comptime] write_lse: bool,
 ) {
     let tokens = tokens as usize;
-    let tiles = (tokens + ROWS - 1) / ROWS;
+    let tiles = (tokens + rows - 1) / rows;
     let qf = CUBE_POS_X as usize / tiles;
-    let token0 = (CUBE_POS_X as usize % tiles) * ROWS;
+    let token0 = (CUBE_POS_X as usize % tiles) * rows;
     let sh = CUBE_POS_Y as usize;
     let query_frames = query_frames as usize;
     let key_frames = key_frames as usize;
@@ -233,21 +245,21 @@ pub fn frame_attention_forward_mma<F: Float>(
     let stride = comptime!(head_dim + PAD);
     let columns = comptime!(head_dim / LANES);
 
-    let mut sq = SharedMemory::<tf32>::new(ROWS * stride);
+    let mut sq = SharedMemory::<tf32>::new(rows * stride);
     let mut sk = SharedMemory::<tf32>::new(KEYS * stride);
     let mut sv = SharedMemory::<tf32>::new(KEYS * stride);
     // Per warp, 16 rows: the scores ([`SCORE_STRIDE`] apart), then `P·V` (`stride` apart).
-    let mut ss = SharedMemory::<F>::new(ROWS * stride);
-    let mut sp = SharedMemory::<tf32>::new(ROWS * SCORE_STRIDE);
+    let mut ss = SharedMemory::<F>::new(rows * stride);
+    let mut sp = SharedMemory::<tf32>::new(rows * SCORE_STRIDE);
     // Per row: the tile's rescale factor, at the end the inverse normaliser.
-    let mut factor = SharedMemory::<F>::new(ROWS);
+    let mut factor = SharedMemory::<F>::new(rows);
     let s_base = warp_rows * stride;
     let p_base = warp_rows * SCORE_STRIDE;
 
     let rows_base = (sh * query_frames + qf) * tokens + token0;
     let valid = tokens - token0;
     let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
-    stage_rows::<F>(q, rows_base, valid, scale, &mut sq, ROWS, head_dim);
+    stage_rows::<F, N>(q, rows_base, valid, scale, &mut sq, rows, head_dim, vectors);
 
     let last = qf + key_frames - query_frames;
     let window = window as usize;
@@ -269,8 +281,26 @@ pub fn frame_attention_forward_mma<F: Float>(
     let mut t0 = first * tokens;
     while t0 < end {
         let len = select(end - t0 < KEYS, end - t0, KEYS);
-        stage_rows::<F>(k, keys_base + t0, len, F::new(1.0), &mut sk, KEYS, head_dim);
-        stage_rows::<F>(v, keys_base + t0, len, F::new(1.0), &mut sv, KEYS, head_dim);
+        stage_rows::<F, N>(
+            k,
+            keys_base + t0,
+            len,
+            F::new(1.0),
+            &mut sk,
+            KEYS,
+            head_dim,
+            vectors,
+        );
+        stage_rows::<F, N>(
+            v,
+            keys_base + t0,
+            len,
+            F::new(1.0),
+            &mut sv,
+            KEYS,
+            head_dim,
+            vectors,
+        );
         sync_cube();
         rows_by_rows::<F>(
             &sq,
