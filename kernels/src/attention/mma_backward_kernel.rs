@@ -19,7 +19,7 @@ use cubecl::prelude::*;
 use super::kernel::sum_lanes;
 
 use super::mma_kernel::{
-    products_into, rows_by_rows, score_column, stage_rows, zero_row_block, KEYS, LANES, PAD,
+    products_into, rows_by_rows, score_column, stage_row_pair, zero_row_block, KEYS, LANES, PAD,
     SCORE_STRIDE,
 };
 
@@ -112,16 +112,8 @@ pub fn attention_backward_query_mma<F: Float, N: Size>(
     let rows_base = (sh * query_frames + qf) * tokens + token0;
     let valid = tokens - token0;
     let scale = F::new(1.0) / F::sqrt(F::cast_from(head_dim as u32));
-    stage_rows::<F, N>(q, rows_base, valid, scale, &mut sq, rows, head_dim, vectors);
-    stage_rows::<F, N>(
-        dout,
-        rows_base,
-        valid,
-        F::new(1.0),
-        &mut sdo,
-        rows,
-        head_dim,
-        vectors,
+    stage_row_pair::<F, N>(
+        q, dout, rows_base, valid, scale, &mut sq, &mut sdo, rows, head_dim, vectors,
     );
 
     // This lane's row: its log-sum-exp, and δ from the lane's half of the head and its pair's.
@@ -146,21 +138,13 @@ pub fn attention_backward_query_mma<F: Float, N: Size>(
     let mut t0 = first * tokens;
     while t0 < end {
         let len = select(end - t0 < KEYS, end - t0, KEYS);
-        stage_rows::<F, N>(
+        stage_row_pair::<F, N>(
             k,
-            keys_base + t0,
-            len,
-            F::new(1.0),
-            &mut sk,
-            KEYS,
-            head_dim,
-            vectors,
-        );
-        stage_rows::<F, N>(
             v,
             keys_base + t0,
             len,
             F::new(1.0),
+            &mut sk,
             &mut sv,
             KEYS,
             head_dim,
@@ -248,21 +232,13 @@ pub fn attention_backward_key_mma<F: Float, N: Size>(
 
     let rows_base = (sh * key_frames + kf) * tokens + token0;
     let valid = tokens - token0;
-    stage_rows::<F, N>(
+    stage_row_pair::<F, N>(
         k,
-        rows_base,
-        valid,
-        F::new(1.0),
-        &mut sk,
-        rows,
-        head_dim,
-        vectors,
-    );
-    stage_rows::<F, N>(
         v,
         rows_base,
         valid,
         F::new(1.0),
+        &mut sk,
         &mut sv,
         rows,
         head_dim,
@@ -293,16 +269,8 @@ pub fn attention_backward_key_mma<F: Float, N: Size>(
     while t0 < end {
         let len = select(end - t0 < KEYS, end - t0, KEYS);
         let from = queries_base + t0;
-        stage_rows::<F, N>(q, from, len, scale, &mut sq, KEYS, head_dim, vectors);
-        stage_rows::<F, N>(
-            dout,
-            from,
-            len,
-            F::new(1.0),
-            &mut sdo,
-            KEYS,
-            head_dim,
-            vectors,
+        stage_row_pair::<F, N>(
+            q, dout, from, len, scale, &mut sq, &mut sdo, KEYS, head_dim, vectors,
         );
         let u = UNIT_POS as usize;
         if u < KEYS {

@@ -201,6 +201,25 @@ pub(crate) fn stage_rows<F: Float, N: Size>(
     }
 }
 
+/// [`stage_rows`] of two tensors' same rows: `a`'s times `scale` into `sa`, `b`'s into `sb`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stage_row_pair<F: Float, N: Size>(
+    a: &Tensor<Vector<F, N>>,
+    b: &Tensor<Vector<F, N>>,
+    from: usize,
+    valid: usize,
+    scale: F,
+    sa: &mut SharedMemory<tf32>,
+    sb: &mut SharedMemory<tf32>,
+    #[comptime] count: usize,
+    #[comptime] head_dim: usize,
+    #[comptime] vectors: usize,
+) {
+    stage_rows::<F, N>(a, from, valid, scale, sa, count, head_dim, vectors);
+    stage_rows::<F, N>(b, from, valid, F::new(1.0), sb, count, head_dim, vectors);
+}
+
 /// The column of a score tile that the lane on row `row` (of its warp's 16) and half `half`
 /// handles at step `i` of 16: its half of the columns, rotated by the row, so that at each
 /// step the warp's 32 lanes read 32 different banks.
@@ -282,21 +301,13 @@ pub fn frame_attention_forward_mma<F: Float, N: Size>(
     let mut t0 = first * tokens;
     while t0 < end {
         let len = select(end - t0 < KEYS, end - t0, KEYS);
-        stage_rows::<F, N>(
+        stage_row_pair::<F, N>(
             k,
-            keys_base + t0,
-            len,
-            F::new(1.0),
-            &mut sk,
-            KEYS,
-            head_dim,
-            vectors,
-        );
-        stage_rows::<F, N>(
             v,
             keys_base + t0,
             len,
             F::new(1.0),
+            &mut sk,
             &mut sv,
             KEYS,
             head_dim,
