@@ -5,8 +5,8 @@
 //! with heads of 32 or 64 values, on a device with 32-lane planes and TF32 warp-level products
 //! of 16×16×8 (CUDA from Ampere; not lavapipe, which keeps the one-row-per-unit kernels).
 //! Operands are rounded to TF32, as burn's own f32 matrix products are on CUDA, so results
-//! agree with f32 to about 1e-3 of their scale. `MEMWORLD_ATTENTION_MMA=off` keeps the
-//! one-row-per-unit kernels everywhere (for A/B runs).
+//! agree with f32 to ~3e-4 of their scale (within 5e-3 of an f64 host loop in the tests).
+//! `MEMWORLD_ATTENTION_MMA=off` keeps the one-row-per-unit kernels everywhere (for A/B runs).
 
 use std::sync::OnceLock;
 
@@ -20,7 +20,8 @@ use super::mma_backward_kernel::{attention_backward_key_mma, attention_backward_
 use super::mma_kernel::{frame_attention_forward_mma, BACKWARD_ROWS, FORWARD_ROWS, LANES};
 use crate::dispatch::empty_f32;
 
-/// Environment variable: `off` (or `0`) keeps attention off the tensor cores.
+/// Environment variable: `off` (or `0`) keeps attention off the tensor cores (the public
+/// entry points then launch with [`Path::Rows`]).
 pub const MMA_ENV: &str = "MEMWORLD_ATTENTION_MMA";
 
 /// Which kernels a launcher may use.
@@ -32,21 +33,29 @@ pub(crate) enum Path {
     Rows,
 }
 
-/// Is the tensor-core path switched on (not `off`/`0`/`false`/`no` in [`MMA_ENV`])?
-fn switched_on() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        std::env::var(MMA_ENV).map_or(true, |v| {
-            !matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "off" | "0" | "false" | "no"
-            )
+impl Path {
+    /// The path the environment asks for: [`Path::Rows`] when [`MMA_ENV`] is `off` (or `0`,
+    /// `false`, `no`), else [`Path::Auto`]. Read once.
+    pub(crate) fn from_env() -> Self {
+        static PATH: OnceLock<Path> = OnceLock::new();
+        *PATH.get_or_init(|| {
+            let off = std::env::var(MMA_ENV).is_ok_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "off" | "0" | "false" | "no"
+                )
+            });
+            if off {
+                Path::Rows
+            } else {
+                Path::Auto
+            }
         })
-    })
+    }
 }
 
 /// Can the tensor-core kernels take a training-shaped call with heads of `head_dim` on
-/// `client`'s device (and are they switched on)?
+/// `client`'s device?
 pub(crate) fn serves<R: CubeRuntime>(client: &ComputeClient<R>, head_dim: usize) -> bool {
     let hardware = &client.properties().hardware;
     let tf32 = MmaConfig {
@@ -57,8 +66,7 @@ pub(crate) fn serves<R: CubeRuntime>(client: &ComputeClient<R>, head_dim: usize)
         n: 16,
         k: 8,
     };
-    switched_on()
-        && (head_dim == 32 || head_dim == 64)
+    (head_dim == 32 || head_dim == 64)
         && hardware.plane_size_min as usize == LANES
         && hardware.plane_size_max as usize == LANES
         && client.features().matmul.cmma.contains(&tf32)

@@ -11,16 +11,17 @@
 //!   see them: `Sᵀ = K·Qᵀ` and `dPᵀ = V·dOᵀ`, then `Pᵀ` and `dSᵀ`, then `dV += Pᵀ·dO` and
 //!   `dK += dSᵀ·Q`; reads the `δ` of the query kernel, so it runs second.
 //!
-//! (`BACKWARD_ROWS`: `mma_kernel.rs`.) Both recompute the scores tile by tile; none is stored. Tiles in shared memory are padded
-//! and the lanes' passes over the scores rotated as in the forward (`mma_kernel.rs`).
+//! (`BACKWARD_ROWS`: `mma_kernel.rs`.) Both recompute the scores tile by tile; none is
+//! stored. Tiles in shared memory are padded and the lanes' passes over the scores rotated as
+//! in the forward (`mma_kernel.rs`).
 
 use cubecl::prelude::*;
 
 use super::kernel::sum_lanes;
 
 use super::mma_kernel::{
-    products_into, rows_by_rows, score_column, stage_row_pair, zero_row_block, KEYS, LANES, PAD,
-    SCORE_STRIDE,
+    products_into, rows_by_rows, score_column, stage_row_pair, store_row_block, zero_row_block,
+    KEYS, LANES, PAD, SCORE_STRIDE,
 };
 
 /// Write this warp's 16-row block of fragments (`head_dim` wide, times `scale`) to rows
@@ -43,15 +44,8 @@ fn write_row_block<F: Float>(
     let base = warp_rows * SCORE_STRIDE;
     #[unroll]
     for g in 0..head_dim / LANES {
-        #[unroll]
-        for f in 0..LANES / 16 {
-            cmma::store(
-                &mut bounce.slice_mut(base + f * 16, bounce.len()),
-                &block[g * (LANES / 16) + f],
-                comptime!(SCORE_STRIDE as u32),
-                cmma::MatrixLayout::RowMajor,
-            );
-        }
+        let frags = comptime!(LANES / 16);
+        store_row_block::<F>(block, bounce, base, SCORE_STRIDE, g * frags, frags);
         sync_plane();
         #[unroll]
         for rr in 0..16usize {

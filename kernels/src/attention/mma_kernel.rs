@@ -118,20 +118,22 @@ pub(crate) fn products_into<F: Float>(
     }
 }
 
-/// Store a 16-row block of fragments into `out` at `at`, rows `stride` apart.
+/// Store fragments `first..first + frags` of a 16-row block into `out` at `at`, side by side,
+/// rows `stride` apart.
 #[cube]
 pub(crate) fn store_row_block<F: Float>(
     block: &Sequence<cmma::Matrix<F>>,
     out: &mut SharedMemory<F>,
     at: usize,
     #[comptime] stride: usize,
+    #[comptime] first: usize,
     #[comptime] frags: usize,
 ) {
     #[unroll]
     for n in 0..frags {
         cmma::store(
             &mut out.slice_mut(at + n * 16, out.len()),
-            &block[n],
+            &block[first + n],
             comptime!(stride as u32),
             cmma::MatrixLayout::RowMajor,
         );
@@ -165,7 +167,7 @@ pub(crate) fn rows_by_rows<F: Float>(
         depth / 8,
         KEYS / 16,
     );
-    store_row_block::<F>(&block, out, out_at, SCORE_STRIDE, KEYS / 16);
+    store_row_block::<F>(&block, out, out_at, SCORE_STRIDE, 0usize, KEYS / 16);
 }
 
 /// Stage `count` rows of `head_dim` values from `src` (rows `from..from + count`, `scale`d,
@@ -366,7 +368,7 @@ pub fn frame_attention_forward_mma<F: Float, N: Size>(
             KEYS / 8,
             head_dim / 16,
         );
-        store_row_block::<F>(&pv, &mut ss, s_base, stride, head_dim / 16);
+        store_row_block::<F>(&pv, &mut ss, s_base, stride, 0usize, head_dim / 16);
         sync_plane();
         #[unroll]
         for rr in 0..16usize {

@@ -157,7 +157,7 @@ fn launch_on<B: Backend>(
             layout,
             window.unwrap_or(0),
             None,
-            Path::Auto,
+            Path::from_env(),
         );
         (from_cube::<B, R, 1>(out), lse.map(from_cube::<B, R, 1>))
     })
@@ -212,7 +212,7 @@ pub fn frame_attention_backward<B: Backend>(
             lse,
             outputs.clone(),
             window.unwrap_or(0),
-            Path::Auto,
+            Path::from_env(),
         );
         outputs.map(from_cube::<B, R, 4>)
     });
